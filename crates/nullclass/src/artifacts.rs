@@ -1,0 +1,138 @@
+//! Where every artifact lives, and how it is written: always to a temporary file in
+//! the destination folder, renamed into place once complete, so that a killed or
+//! failed run never leaves a half-written artifact that `make` would take as done.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::nulls::Variant;
+
+/// The prepared MNIST file written by `dataset-prep`.
+pub fn mnist_file(root: &Path) -> PathBuf {
+    root.join("data").join("mnist.safetensors")
+}
+
+/// The JSON manifest beside [`mnist_file`].
+pub fn mnist_manifest(root: &Path) -> PathBuf {
+    root.join("data").join("mnist.json")
+}
+
+/// The folder of one set of 8 models and everything derived from them.
+#[derive(Clone, Debug)]
+pub struct SetDir {
+    pub dir: PathBuf,
+    pub seed: u64,
+}
+
+impl SetDir {
+    pub fn new(root: &Path, seed: u64) -> Self {
+        Self { dir: root.join(format!("seed-{seed:02}")), seed }
+    }
+
+    pub fn models_dir(&self) -> PathBuf {
+        self.dir.join("models")
+    }
+
+    /// The checkpoint with the lowest validation loss.
+    pub fn model(&self, variant: &Variant) -> PathBuf {
+        self.models_dir().join(format!("{}.safetensors", variant.name()))
+    }
+
+    /// The checkpoint after the last epoch.
+    pub fn model_last(&self, variant: &Variant) -> PathBuf {
+        self.models_dir().join(format!("{}.last.safetensors", variant.name()))
+    }
+
+    pub fn model_json(&self, variant: &Variant) -> PathBuf {
+        self.models_dir().join(format!("{}.json", variant.name()))
+    }
+
+    pub fn model_history(&self, variant: &Variant) -> PathBuf {
+        self.models_dir().join(format!("{}.history.csv", variant.name()))
+    }
+
+    pub fn fgsm_dir(&self) -> PathBuf {
+        self.dir.join("adversarial").join("fgsm")
+    }
+
+    pub fn eval_dir(&self) -> PathBuf {
+        self.dir.join("eval")
+    }
+}
+
+/// Writes `path` through `write`, which receives a temporary path in the same folder
+/// (with the same extension, since some writers pick the format from it). The file
+/// appears at `path` only if `write` succeeds.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&Path) -> Result<()>,
+{
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir).with_context(|| format!("cannot create folder {}", dir.display()))?;
+    let suffix = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    let tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .suffix(&suffix)
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?
+        .into_temp_path();
+    write(&tmp)?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+/// Writes `value` as pretty JSON, atomically.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    write_atomic(path, |tmp| {
+        let text = serde_json::to_string_pretty(value)?;
+        fs::write(tmp, text + "\n").with_context(|| format!("cannot write {}", tmp.display()))
+    })
+}
+
+/// SHA-256 of a file's bytes, hex.
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(sha256_hex(&bytes))
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        let err = write_atomic(&target, |tmp| {
+            fs::write(tmp, "partial")?;
+            anyhow::bail!("writer failed")
+        });
+        assert!(err.is_err());
+        assert!(!target.exists());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "temp file left behind");
+    }
+
+    #[test]
+    fn successful_write_lands() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub").join("out.json");
+        write_json(&target, &serde_json::json!({"a": 1})).unwrap();
+        let back: serde_json::Value = serde_json::from_str(&fs::read_to_string(&target).unwrap()).unwrap();
+        assert_eq!(back["a"], 1);
+    }
+}

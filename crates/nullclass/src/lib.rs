@@ -1,0 +1,12 @@
+//! Shared pieces of the nullclass tools.
+//!
+//! Only what two or more tools need lives here: the MNIST CNN ([`model`]), the null
+//! sample generators ([`nulls`]), the prepared data set ([`dataset`]), artifact paths
+//! and atomic writes ([`artifacts`]) and device selection ([`device`]).
+
+pub mod artifacts;
+pub mod dataset;
+pub mod device;
+pub mod model;
+pub mod npy;
+pub mod nulls;
