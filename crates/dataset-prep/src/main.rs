@@ -1,8 +1,11 @@
 use clap::Parser;
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Config {}
-fn main() -> anyhow::Result<()> {
-    let _config = Config::parse();
-    anyhow::bail!("dataset-prep is not implemented yet")
+use dataset_prep::{run, Config};
+
+fn main() {
+    let config = Config::parse();
+    if let Err(err) = run(&config) {
+        // One line with the whole cause chain: the file and what is wrong with it.
+        eprintln!("dataset-prep: error: {err:#}");
+        std::process::exit(1);
+    }
 }

