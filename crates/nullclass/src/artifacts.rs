@@ -30,7 +30,10 @@ pub struct SetDir {
 
 impl SetDir {
     pub fn new(root: &Path, seed: u64) -> Self {
-        Self { dir: root.join(format!("seed-{seed:02}")), seed }
+        Self {
+            dir: root.join(format!("seed-{seed:02}")),
+            seed,
+        }
     }
 
     pub fn models_dir(&self) -> PathBuf {
@@ -39,12 +42,14 @@ impl SetDir {
 
     /// The checkpoint with the lowest validation loss.
     pub fn model(&self, variant: &Variant) -> PathBuf {
-        self.models_dir().join(format!("{}.safetensors", variant.name()))
+        self.models_dir()
+            .join(format!("{}.safetensors", variant.name()))
     }
 
     /// The checkpoint after the last epoch.
     pub fn model_last(&self, variant: &Variant) -> PathBuf {
-        self.models_dir().join(format!("{}.last.safetensors", variant.name()))
+        self.models_dir()
+            .join(format!("{}.last.safetensors", variant.name()))
     }
 
     pub fn model_json(&self, variant: &Variant) -> PathBuf {
@@ -52,7 +57,8 @@ impl SetDir {
     }
 
     pub fn model_history(&self, variant: &Variant) -> PathBuf {
-        self.models_dir().join(format!("{}.history.csv", variant.name()))
+        self.models_dir()
+            .join(format!("{}.history.csv", variant.name()))
     }
 
     pub fn fgsm_dir(&self) -> PathBuf {
@@ -87,8 +93,22 @@ where
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?
         .into_temp_path();
     write(&tmp)?;
+    // Temporary files are created private (0600); artifacts are for everyone to read.
+    set_readable(&tmp)?;
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(unix)]
+fn set_readable(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("cannot set permissions of {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_readable(_path: &Path) -> Result<()> {
     Ok(())
 }
 
@@ -124,7 +144,11 @@ mod tests {
         });
         assert!(err.is_err());
         assert!(!target.exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0, "temp file left behind");
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "temp file left behind"
+        );
     }
 
     #[test]
@@ -132,7 +156,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("sub").join("out.json");
         write_json(&target, &serde_json::json!({"a": 1})).unwrap();
-        let back: serde_json::Value = serde_json::from_str(&fs::read_to_string(&target).unwrap()).unwrap();
+        let back: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&target).unwrap()).unwrap();
         assert_eq!(back["a"], 1);
     }
 }

@@ -41,12 +41,18 @@ impl Split {
     /// The first `n` items (the whole split if it has fewer).
     pub fn head(&self, n: i64) -> Split {
         let n = n.min(self.len());
-        Split { images: self.images.narrow(0, 0, n), labels: self.labels.narrow(0, 0, n) }
+        Split {
+            images: self.images.narrow(0, 0, n),
+            labels: self.labels.narrow(0, 0, n),
+        }
     }
 
     /// Items `[start, start + n)`.
     pub fn slice(&self, start: i64, n: i64) -> Split {
-        Split { images: self.images.narrow(0, start, n), labels: self.labels.narrow(0, start, n) }
+        Split {
+            images: self.images.narrow(0, start, n),
+            labels: self.labels.narrow(0, start, n),
+        }
     }
 }
 
@@ -69,7 +75,7 @@ impl Mnist {
         let ctx = || format!("{} (run dataset-prep to make it)", path.display());
         let tensors = Tensor::read_safetensors(path)
             .with_context(|| format!("cannot read the prepared MNIST file {}", ctx()))?;
-        let mut get = |name: &str| -> Result<Tensor> {
+        let get = |name: &str| -> Result<Tensor> {
             let pos = tensors.iter().position(|(n, _)| n == name);
             match pos {
                 Some(i) => Ok(tensors[i].1.shallow_clone()),
@@ -116,6 +122,13 @@ impl Mnist {
 
 fn to_split(images: &Tensor, labels: &Tensor, device: Device) -> Split {
     let n = labels.size()[0];
-    let images = images.to_device(device).to_kind(Kind::Float).g_div_scalar(255.0).view([n, 1, IMAGE_SIDE, IMAGE_SIDE]);
-    Split { images, labels: labels.to_device(device).to_kind(Kind::Int64) }
+    let images = images
+        .to_device(device)
+        .to_kind(Kind::Float)
+        .g_div_scalar(255.0)
+        .view([n, 1, IMAGE_SIDE, IMAGE_SIDE]);
+    Split {
+        images,
+        labels: labels.to_device(device).to_kind(Kind::Int64),
+    }
 }

@@ -52,12 +52,18 @@ impl DeviceChoice {
             return Ok(Device::Cpu);
         }
         register_cuda();
-        let count = if Cuda::is_available() { Cuda::device_count() as usize } else { 0 };
+        let count = if Cuda::is_available() {
+            Cuda::device_count() as usize
+        } else {
+            0
+        };
         match self {
             Self::Auto if count > 0 => Ok(Device::Cuda(0)),
             Self::Auto | Self::Cpu => Ok(Device::Cpu),
             Self::Cuda(n) if n < count => Ok(Device::Cuda(n)),
-            Self::Cuda(n) => bail!("device cuda:{n} asked for, but {count} CUDA device(s) are usable"),
+            Self::Cuda(n) => {
+                bail!("device cuda:{n} asked for, but {count} CUDA device(s) are usable")
+            }
         }
     }
 }

@@ -108,7 +108,7 @@ impl LoadedModel {
 
     /// Loads a checkpoint, requiring exactly the model's tensor names and shapes.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let mut model = Self::fresh(device);
+        let model = Self::fresh(device);
         let tensors = Tensor::read_safetensors(path)
             .with_context(|| format!("cannot read model checkpoint {}", path.display()))?;
         let found: HashMap<String, Tensor> = tensors.into_iter().collect();
@@ -126,7 +126,10 @@ impl LoadedModel {
             }
         }
         if let Some(extra) = found.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
-            bail!("{}: checkpoint has an unexpected tensor {extra}", path.display());
+            bail!(
+                "{}: checkpoint has an unexpected tensor {extra}",
+                path.display()
+            );
         }
         let mut vars = model.vs.variables();
         tch::no_grad(|| -> Result<()> {
@@ -149,7 +152,10 @@ impl LoadedModel {
         let n = images.size()[0];
         let chunks: Vec<Tensor> = (0..n)
             .step_by(batch.max(1) as usize)
-            .map(|s| self.logits(&images.narrow(0, s, batch.min(n - s))).argmax(1, false))
+            .map(|s| {
+                self.logits(&images.narrow(0, s, batch.min(n - s)))
+                    .argmax(1, false)
+            })
             .collect();
         Tensor::cat(&chunks, 0)
     }
@@ -181,7 +187,13 @@ mod tests {
         let w = &vars["fc1.weight"];
         assert!(w.abs().max().double_value(&[]) <= a);
         assert!(w.abs().max().double_value(&[]) > 0.9 * a);
-        assert_eq!(vars["conv1.bias"].abs().sum(tch::Kind::Double).double_value(&[]), 0.0);
+        assert_eq!(
+            vars["conv1.bias"]
+                .abs()
+                .sum(tch::Kind::Double)
+                .double_value(&[]),
+            0.0
+        );
     }
 
     #[test]
@@ -197,8 +209,14 @@ mod tests {
         let bad = dir.path().join("bad.safetensors");
         let w = Tensor::zeros([2, 2], (tch::Kind::Float, Device::Cpu));
         Tensor::write_safetensors(&[("conv1.weight", &w)], &bad).unwrap();
-        let err = LoadedModel::load(&bad, Device::Cpu).err().unwrap().to_string();
-        assert!(err.contains("bad.safetensors") && err.contains("conv1.weight"), "{err}");
+        let err = LoadedModel::load(&bad, Device::Cpu)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains("bad.safetensors") && err.contains("conv1.weight"),
+            "{err}"
+        );
 
         std::fs::write(&bad, b"not a checkpoint").unwrap();
         let err = format!("{:#}", LoadedModel::load(&bad, Device::Cpu).err().unwrap());

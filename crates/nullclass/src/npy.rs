@@ -17,10 +17,26 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
     let flat = t.flatten(0, -1);
     let ctx = || format!("cannot convert a tensor for {}", path.display());
     match t.kind() {
-        Kind::Float => write_vec(path, &shape, &Vec::<f32>::try_from(&flat).with_context(ctx)?),
-        Kind::Double => write_vec(path, &shape, &Vec::<f64>::try_from(&flat).with_context(ctx)?),
-        Kind::Int64 => write_vec(path, &shape, &Vec::<i64>::try_from(&flat).with_context(ctx)?),
-        Kind::Int => write_vec(path, &shape, &Vec::<i32>::try_from(&flat).with_context(ctx)?),
+        Kind::Float => write_vec(
+            path,
+            &shape,
+            &Vec::<f32>::try_from(&flat).with_context(ctx)?,
+        ),
+        Kind::Double => write_vec(
+            path,
+            &shape,
+            &Vec::<f64>::try_from(&flat).with_context(ctx)?,
+        ),
+        Kind::Int64 => write_vec(
+            path,
+            &shape,
+            &Vec::<i64>::try_from(&flat).with_context(ctx)?,
+        ),
+        Kind::Int => write_vec(
+            path,
+            &shape,
+            &Vec::<i32>::try_from(&flat).with_context(ctx)?,
+        ),
         Kind::Uint8 | Kind::Bool => {
             let v = Vec::<u8>::try_from(&flat.to_kind(Kind::Uint8)).with_context(ctx)?;
             write_vec(path, &shape, &v)
@@ -31,8 +47,14 @@ pub fn write(path: &Path, t: &Tensor) -> Result<()> {
 
 fn write_vec<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[T]) -> Result<()> {
     write_atomic(path, |tmp| {
-        let file = BufWriter::new(File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?);
-        let mut w = npyz::WriteOptions::new().default_dtype().shape(shape).writer(file).begin_nd()?;
+        let file = BufWriter::new(
+            File::create(tmp).with_context(|| format!("cannot create {}", tmp.display()))?,
+        );
+        let mut w = npyz::WriteOptions::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(file)
+            .begin_nd()?;
         w.extend(data.iter().copied())?;
         w.finish()?;
         Ok(())
@@ -49,7 +71,11 @@ pub fn read(path: &Path) -> Result<Tensor> {
         bail!("{}: only C-order arrays are supported", path.display());
     }
     let shape: Vec<i64> = npy.shape().iter().map(|&d| d as i64).collect();
-    let descr = npy.dtype().descr();
+    let descr = npy
+        .dtype()
+        .descr()
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
     let ctx = || format!("{}: data shorter than its header says", path.display());
     let t = match descr.as_str() {
         "<f4" => Tensor::from_slice(&npy.into_vec::<f32>().with_context(ctx)?),
@@ -69,7 +95,13 @@ mod tests {
     #[test]
     fn roundtrip_kinds() {
         let dir = tempfile::tempdir().unwrap();
-        for kind in [Kind::Float, Kind::Double, Kind::Int64, Kind::Int, Kind::Uint8] {
+        for kind in [
+            Kind::Float,
+            Kind::Double,
+            Kind::Int64,
+            Kind::Int,
+            Kind::Uint8,
+        ] {
             let t = Tensor::arange(24, (kind, Device::Cpu)).view([2, 3, 4]);
             let p = dir.path().join(format!("{kind:?}.npy"));
             write(&p, &t).unwrap();

@@ -51,7 +51,10 @@ impl Variant {
     pub const ALL: [&'static str; 8] = ["base", "u", "s", "m", "us", "um", "sm", "usm"];
 
     pub fn all() -> Vec<Variant> {
-        Self::ALL.iter().map(|s| s.parse().expect("built-in variant names parse")).collect()
+        Self::ALL
+            .iter()
+            .map(|s| s.parse().expect("built-in variant names parse"))
+            .collect()
     }
 
     pub fn null_types(&self) -> &[NullType] {
@@ -72,7 +75,10 @@ impl Variant {
 
     /// Position in [`Variant::ALL`]; used to derive the variant's random streams.
     pub fn index(&self) -> u64 {
-        Self::ALL.iter().position(|n| *n == self.name()).unwrap_or(0) as u64
+        Self::ALL
+            .iter()
+            .position(|n| *n == self.name())
+            .unwrap_or(0) as u64
     }
 }
 
@@ -85,7 +91,10 @@ impl FromStr for Variant {
             return Ok(Self { types: vec![] });
         }
         if !Self::ALL.contains(&s) {
-            return Err(format!("unknown variant {s:?}: use one of {}", Self::ALL.join(", ")));
+            return Err(format!(
+                "unknown variant {s:?}: use one of {}",
+                Self::ALL.join(", ")
+            ));
         }
         let types = s
             .chars()
@@ -120,7 +129,10 @@ pub struct NullConfig {
 
 impl Default for NullConfig {
     fn default() -> Self {
-        Self { null_prob: 0.5, tile_sizes: TILES_CODE.to_vec() }
+        Self {
+            null_prob: 0.5,
+            tile_sizes: TILES_CODE.to_vec(),
+        }
     }
 }
 
@@ -136,7 +148,10 @@ pub fn mixed(pool: &Split, n: i64) -> Tensor {
     let a = Tensor::randint(size, [n], (Kind::Int64, device));
     let mut b = Tensor::randint(size, [n], (Kind::Int64, device));
     loop {
-        let same = pool.labels.index_select(0, &a).eq_tensor(&pool.labels.index_select(0, &b));
+        let same = pool
+            .labels
+            .index_select(0, &a)
+            .eq_tensor(&pool.labels.index_select(0, &b));
         if same.any().int64_value(&[]) == 0 {
             break;
         }
@@ -149,7 +164,9 @@ pub fn mixed(pool: &Split, n: i64) -> Tensor {
 /// `n` images cut into `tile`x`tile` squares, all permuted by the same permutation.
 pub fn shuffled(pool: &Split, n: i64, tile: i64) -> Tensor {
     let device = pool.images.device();
-    let src = pool.images.index_select(0, &Tensor::randint(pool.len(), [n], (Kind::Int64, device)));
+    let src = pool
+        .images
+        .index_select(0, &Tensor::randint(pool.len(), [n], (Kind::Int64, device)));
     let per_side = 28 / tile;
     let perm = Tensor::randperm(per_side * per_side, (Kind::Int64, device));
     let tiles = src
@@ -180,8 +197,19 @@ pub struct BatchMaker<'a> {
 
 impl<'a> BatchMaker<'a> {
     pub fn new(pool: &'a Split, variant: &Variant, config: NullConfig) -> Self {
-        let config = if variant.is_baseline() { NullConfig { null_prob: 0.0, ..config } } else { config };
-        Self { pool, types: variant.null_types().to_vec(), config }
+        let config = if variant.is_baseline() {
+            NullConfig {
+                null_prob: 0.0,
+                ..config
+            }
+        } else {
+            config
+        };
+        Self {
+            pool,
+            types: variant.null_types().to_vec(),
+            config,
+        }
     }
 
     /// A training batch: `size` digits drawn without replacement within the batch.
@@ -201,7 +229,11 @@ impl<'a> BatchMaker<'a> {
         let mut labels = self.pool.labels.index_select(0, idx);
         let mut codes = Tensor::full([n], -1, (Kind::Int64, device));
         if self.types.is_empty() || self.config.null_prob <= 0.0 {
-            return Batch { images, labels, null_types: codes };
+            return Batch {
+                images,
+                labels,
+                null_types: codes,
+            };
         }
         let is_null = Tensor::rand([n], (Kind::Float, device)).lt(self.config.null_prob);
         let which = Tensor::randint(self.types.len() as i64, [n], (Kind::Int64, device));
@@ -220,7 +252,11 @@ impl<'a> BatchMaker<'a> {
             codes = codes.masked_fill(&mask, t.code());
         }
         labels = labels.masked_fill(&is_null, NULL_CLASS);
-        Batch { images, labels, null_types: codes }
+        Batch {
+            images,
+            labels,
+            null_types: codes,
+        }
     }
 
     /// The whole pool in order, in batches of `batch`, through the same generator:
@@ -230,7 +266,13 @@ impl<'a> BatchMaker<'a> {
         let n = self.pool.len();
         let parts: Vec<Batch> = (0..n)
             .step_by(batch as usize)
-            .map(|s| self.batch_from(&Tensor::arange_start(s, (s + batch).min(n), (Kind::Int64, device))))
+            .map(|s| {
+                self.batch_from(&Tensor::arange_start(
+                    s,
+                    (s + batch).min(n),
+                    (Kind::Int64, device),
+                ))
+            })
             .collect();
         Batch {
             images: Tensor::cat(&parts.iter().map(|b| &b.images).collect::<Vec<_>>(), 0),

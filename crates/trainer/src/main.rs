@@ -1,8 +1,30 @@
-use clap::Parser;
+//! trainer: trains one model of one set (the baseline or a null-class variant), and
+//! dumps null samples for inspection.
+
+mod nulls_dump;
+mod train;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
 #[derive(Parser, Debug)]
-#[command(version, about)]
-struct Config {}
-fn main() -> anyhow::Result<()> {
-    let _config = Config::parse();
-    anyhow::bail!("dataset-prep is not implemented yet")
+#[command(version, about = "Trains the models of the null-class study")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Train one model of one set (paper settings by default).
+    Train(train::Config),
+    /// Write generated null samples to .npy, with their types.
+    Nulls(nulls_dump::Config),
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Train(config) => train::run(&config),
+        Command::Nulls(config) => nulls_dump::run(&config),
+    }
 }

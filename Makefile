@@ -1,0 +1,110 @@
+# The null-class study, stage by stage. Every artifact is a file target: a finished
+# one is skipped, a killed run resumes, and a changed input or setting reruns
+# exactly the stages below it.
+#
+#   make demo              small end-to-end study on CPU (installs what it needs)
+#   make test              the test suite
+#   make all SEEDS=30      the full study: 30 sets x 8 models, attacks, scores, report
+#   make models|attacks|eval|report|toy   one stage (and what it needs)
+#   make bench             speed table (trainer vs PyTorch eager)
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DELETE_ON_ERROR:
+
+ARTIFACTS ?= artifacts
+SEEDS ?= 1
+EPOCHS ?= 20
+STEPS ?= 1875
+BATCH ?= 32
+DEVICE ?= auto
+# Checkpoint choice: test (the published code) or holdout (a slice of training data).
+VALIDATION ?= test
+TRAIN_FLAGS ?=
+N_ADV ?= 1000
+ATTACK_FLAGS ?=
+EVAL_FLAGS ?=
+THREADS ?=
+
+# glibc otherwise returns and re-faults the big activation buffers every step
+# (toolchain.md): a free ~20 % on CPU.
+export GLIBC_TUNABLES ?= glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
+
+BIN := target/release
+TORCH := scripts/with-torch.sh
+VARIANTS := base u s m us um sm usm
+SETS := $(shell seq -f 'seed-%02g' 0 $$(( $(SEEDS) - 1 )))
+DATA := $(ARTIFACTS)/data/mnist.safetensors
+STAMPS := $(ARTIFACTS)/.settings
+THREAD_FLAG := $(if $(THREADS),--threads $(THREADS),)
+
+model_files = $(foreach v,$(VARIANTS),$(ARTIFACTS)/$(1)/models/$(v).json)
+MODELS := $(foreach s,$(SETS),$(call model_files,$(s)))
+ATTACKS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/adversarial/fgsm/meta.json)
+EVALS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/eval/sweep.csv)
+
+.PHONY: all demo test setup build models attacks eval report toy bench clean-demo FORCE
+
+all: models attacks eval report toy
+
+setup:
+	scripts/setup.sh
+
+build: setup
+	$(TORCH) cargo build --release --workspace
+
+test: setup
+	$(MAKE) --no-print-directory $(DATA)
+	$(TORCH) cargo test --release --workspace
+
+# Settings stamps: rewritten only when their text changes, so their mtime says
+# "the settings of this stage changed". The device and thread count are not settings.
+$(STAMPS)/train.txt: FORCE
+	@mkdir -p $(@D)
+	@echo 'epochs=$(EPOCHS) steps=$(STEPS) batch=$(BATCH) validation=$(VALIDATION) $(TRAIN_FLAGS)' | cmp -s - $@ || \
+	  echo 'epochs=$(EPOCHS) steps=$(STEPS) batch=$(BATCH) validation=$(VALIDATION) $(TRAIN_FLAGS)' > $@
+$(STAMPS)/attack.txt: FORCE
+	@mkdir -p $(@D)
+	@echo 'n=$(N_ADV) $(ATTACK_FLAGS)' | cmp -s - $@ || echo 'n=$(N_ADV) $(ATTACK_FLAGS)' > $@
+$(STAMPS)/eval.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(EVAL_FLAGS)' | cmp -s - $@ || echo '$(EVAL_FLAGS)' > $@
+
+$(DATA): | build
+	$(BIN)/dataset-prep --mnist-dir data/mnist --out $(ARTIFACTS)
+
+models: $(MODELS)
+attacks: $(ATTACKS)
+eval: $(EVALS)
+
+# One rule per set and variant, so `make -j` trains models side by side.
+define MODEL_RULE
+$(ARTIFACTS)/$(1)/models/$(2).json: $(DATA) $(STAMPS)/train.txt | build
+	$(BIN)/trainer train --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --variant $(2) \
+	  --epochs $(EPOCHS) --steps $(STEPS) --batch $(BATCH) --validation $(VALIDATION) \
+	  --device $(DEVICE) $(THREAD_FLAG) $(TRAIN_FLAGS)
+endef
+$(foreach s,$(SETS),$(foreach v,$(VARIANTS),$(eval $(call MODEL_RULE,$(s),$(v)))))
+
+define SET_RULES
+$(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json: $(ARTIFACTS)/$(1)/models/base.json $(STAMPS)/attack.txt | build
+	$(BIN)/adversary-gen --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(N_ADV) \
+	  --device $(DEVICE) $(ATTACK_FLAGS)
+$(ARTIFACTS)/$(1)/eval/sweep.csv: $(call model_files,$(1)) $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json \
+	  $(STAMPS)/eval.txt | build
+	$(BIN)/evaluator --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) $(EVAL_FLAGS)
+endef
+$(foreach s,$(SETS),$(eval $(call SET_RULES,$(s))))
+
+report: $(EVALS) | build
+	@echo "report: not implemented yet"
+
+toy: | build
+	@echo "toy: not implemented yet"
+
+# The small end-to-end study of the README: one set, short training, 100 images.
+demo:
+	$(MAKE) --no-print-directory all ARTIFACTS=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 DEVICE=cpu
+
+clean-demo:
+	rm -rf artifacts/demo
