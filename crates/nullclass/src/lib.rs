@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod dataset;
 pub mod device;
+pub mod fgsm;
 pub mod model;
 pub mod npy;
 pub mod nulls;
