@@ -2,6 +2,7 @@
 //! dumps null samples for inspection.
 
 mod nulls_dump;
+mod ramp;
 mod train;
 
 use anyhow::Result;
@@ -20,11 +21,14 @@ enum Command {
     Train(train::Config),
     /// Write generated null samples to .npy, with their types.
     Nulls(nulls_dump::Config),
+    /// Train the toy ramp model of section 2 and probe its decision spaces.
+    Ramp(ramp::Config),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(config) => train::run(&config),
         Command::Nulls(config) => nulls_dump::run(&config),
+        Command::Ramp(config) => ramp::run(&config),
     }
 }
