@@ -102,6 +102,10 @@ report: $(EVALS) | build
 toy: | build
 	@echo "toy: not implemented yet"
 
+bench: build
+	$(MAKE) --no-print-directory $(DATA)
+	ARTIFACTS=$(ARTIFACTS) DEVICE=$(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) scripts/bench.sh
+
 # The small end-to-end study of the README: one set, short training, 100 images.
 demo:
 	$(MAKE) --no-print-directory all ARTIFACTS=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 DEVICE=cpu
