@@ -1,0 +1,450 @@
+//! The study's charts: Figures 6, 9, 10, 18 and 19, from the aggregated numbers.
+
+use std::ops::Range;
+
+use anyhow::Result;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+use crate::aggregate::{Aggregate, BIN, BINS};
+use crate::canvas::{Area, BLUE, FAMILY, GREEN, GREY, LABEL, OUTCOME_COLOURS, SMALL, TITLE};
+use crate::published;
+use crate::sets::OUTCOMES;
+use crate::stats::{band, MeanStd};
+use nullclass::nulls::Variant;
+
+pub const FIG6_SIZE: (u32, u32) = (1300, 560);
+pub const FIG9_SIZE: (u32, u32) = (1400, 560);
+pub const FIG10_SIZE: (u32, u32) = (1300, 600);
+pub const FIG18_SIZE: (u32, u32) = (1700, 880);
+pub const FIG19_SIZE: (u32, u32) = (1600, 560);
+
+type Chart<'a, 'b> =
+    ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+struct Axes<'t> {
+    title: &'t str,
+    x: Range<f64>,
+    y: Range<f64>,
+    x_desc: &'t str,
+    y_desc: &'t str,
+    /// Models along x: no numeric x labels, the names are drawn under the bars.
+    models: bool,
+}
+
+fn new_chart<'a, 'b>(area: &'a Area<'b>, axes: Axes) -> Result<Chart<'a, 'b>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(axes.title, (FAMILY, LABEL + 4))
+        .margin(14)
+        .x_label_area_size(if axes.models { 56 } else { 50 })
+        .y_label_area_size(70)
+        .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
+    let mut mesh = chart.configure_mesh();
+    mesh.x_desc(axes.x_desc)
+        .y_desc(axes.y_desc)
+        .label_style((FAMILY, SMALL))
+        .axis_desc_style((FAMILY, LABEL))
+        .light_line_style(WHITE.mix(0.0));
+    if axes.models {
+        mesh.disable_x_mesh().x_labels(0);
+    }
+    mesh.draw()?;
+    if axes.models {
+        let y = axes.y.start;
+        chart.draw_series(Variant::ALL.iter().enumerate().map(|(i, name)| {
+            EmptyElement::at((i as f64, y))
+                + Text::new(
+                    name.to_string(),
+                    (0, 8),
+                    TextStyle::from((FAMILY, LABEL)).pos(Pos::new(HPos::Center, VPos::Top)),
+                )
+        }))?;
+    }
+    Ok(chart)
+}
+
+/// A filled band between `low` and `high` with the `middle` line over it.
+fn band_series(
+    chart: &mut Chart,
+    xs: &[f64],
+    band: &[(f64, f64, f64)],
+    colour: RGBColor,
+    label: &str,
+) -> Result<()> {
+    let mut outline: Vec<(f64, f64)> = xs.iter().zip(band).map(|(&x, b)| (x, b.2)).collect();
+    outline.extend(xs.iter().zip(band).rev().map(|(&x, b)| (x, b.0)));
+    chart.draw_series(std::iter::once(Polygon::new(
+        outline,
+        colour.mix(0.22).filled(),
+    )))?;
+    let line = chart.draw_series(LineSeries::new(
+        xs.iter().zip(band).map(|(&x, b)| (x, b.1)),
+        colour.stroke_width(3),
+    ))?;
+    if !label.is_empty() {
+        line.label(label.to_string()).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 22, y)], colour.stroke_width(3))
+        });
+    }
+    Ok(())
+}
+
+fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font((FAMILY, SMALL))
+        .background_style(WHITE.mix(0.9))
+        .border_style(GREY)
+        .draw()?;
+    Ok(())
+}
+
+/// A bar from 0 (or the axis floor) to `m.mean` centred on `x`, with a ±std whisker.
+fn bar(
+    chart: &mut Chart,
+    x: f64,
+    width: f64,
+    floor: f64,
+    m: &MeanStd,
+    colour: RGBColor,
+) -> Result<()> {
+    let top = m.mean.max(floor);
+    chart.draw_series(std::iter::once(Rectangle::new(
+        [(x - width / 2.0, floor), (x + width / 2.0, top)],
+        colour.filled(),
+    )))?;
+    if let Some(s) = m.std {
+        let (lo, hi) = ((m.mean - s).max(floor), m.mean + s);
+        let w = width / 4.0;
+        chart.draw_series([
+            PathElement::new(vec![(x, lo), (x, hi)], BLACK.stroke_width(2)),
+            PathElement::new(vec![(x - w, lo), (x + w, lo)], BLACK.stroke_width(2)),
+            PathElement::new(vec![(x - w, hi), (x + w, hi)], BLACK.stroke_width(2)),
+        ])?;
+    }
+    Ok(())
+}
+
+fn models_x() -> Range<f64> {
+    -0.6..(Variant::ALL.len() as f64 - 0.4)
+}
+
+/// Figure 6: clean test accuracy (left) and null rate (right) per model.
+pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
+    let root = root.titled(
+        &format!(
+            "Clean MNIST test set, mean ± std over {} set(s)",
+            agg.set_names.len()
+        ),
+        (FAMILY, TITLE),
+    )?;
+    let (left, right) = root.split_horizontally(FIG6_SIZE.0 * 3 / 5);
+
+    let lowest = agg
+        .clean
+        .iter()
+        .map(|c| c[0].mean - c[0].std.unwrap_or(0.0))
+        .fold(f64::INFINITY, f64::min);
+    let floor = ((lowest.min(published::BASE_CLEAN_ACCURACY) - 0.5).floor()).clamp(0.0, 99.0);
+    let mut chart = new_chart(
+        &left,
+        Axes {
+            title: "Accuracy",
+            x: models_x(),
+            y: floor..100.0,
+            x_desc: "model",
+            y_desc: "accuracy (%)",
+            models: true,
+        },
+    )?;
+    for (i, c) in agg.clean.iter().enumerate() {
+        bar(&mut chart, i as f64, 0.6, floor, &c[0], GREEN)?;
+        chart.draw_series(std::iter::once(
+            EmptyElement::at((i as f64, c[0].mean.max(floor)))
+                + Text::new(
+                    format!("{:.2}", c[0].mean),
+                    (0, -6),
+                    TextStyle::from((FAMILY, SMALL)).pos(Pos::new(HPos::Center, VPos::Bottom)),
+                ),
+        ))?;
+    }
+    let base = published::BASE_CLEAN_ACCURACY;
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(-0.6, base), (7.6, base)],
+            8,
+            5,
+            BLACK.stroke_width(2),
+        ))?
+        .label(format!("published baseline {base:.2} %"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(2)));
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+
+    let highest = agg
+        .clean
+        .iter()
+        .map(|c| c[1].mean + c[1].std.unwrap_or(0.0))
+        .fold(0.0, f64::max);
+    let top = (highest * 1.25).max(1.0);
+    let mut chart = new_chart(
+        &right,
+        Axes {
+            title: "Null rate (null decisions on digits)",
+            x: models_x(),
+            y: 0.0..top,
+            x_desc: "model",
+            y_desc: "null rate (%)",
+            models: true,
+        },
+    )?;
+    for (i, c) in agg.clean.iter().enumerate() {
+        bar(&mut chart, i as f64, 0.6, 0.0, &c[1], BLUE)?;
+    }
+    Ok(())
+}
+
+/// Figure 9: histogram (left) and cumulative histogram (right) of the thresholds,
+/// median over sets with the min-max band.
+pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
+    let sets = agg.set_names.len();
+    let root = root.titled(
+        &format!("Epsilon thresholds of the baseline's adversarial images, bins of {BIN}, median and min-max over {sets} set(s)"),
+        (FAMILY, TITLE - 4),
+    )?;
+    let (left, right) = root.split_horizontally(FIG9_SIZE.0 / 2);
+    let centres: Vec<f64> = (0..BINS).map(|i| (i as f64 + 0.5) * BIN).collect();
+    let hist = band(&agg.histograms, 0.0, 1.0);
+    let top = hist.iter().map(|b| b.2).fold(1.0, f64::max) * 1.15;
+    let mut chart = new_chart(
+        &left,
+        Axes {
+            title: "Histogram",
+            x: 0.0..1.0,
+            y: 0.0..top,
+            x_desc: "epsilon threshold",
+            y_desc: "images per bin",
+            models: false,
+        },
+    )?;
+    let peak = published::THRESHOLD_PEAK;
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(peak, 0.0), (peak, top)],
+            8,
+            5,
+            GREY.stroke_width(2),
+        ))?
+        .label(format!("published peak ≈ {peak}"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], GREY.stroke_width(2)));
+    band_series(
+        &mut chart,
+        &centres,
+        &hist,
+        BLUE,
+        "median over sets (band: min-max)",
+    )?;
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+
+    let cumulative: Vec<Vec<f64>> = agg
+        .histograms
+        .iter()
+        .map(|h| {
+            std::iter::once(0.0)
+                .chain(h.iter().scan(0.0, |acc, c| {
+                    *acc += c;
+                    Some(*acc)
+                }))
+                .collect()
+        })
+        .collect();
+    let edges: Vec<f64> = (0..=BINS).map(|i| i as f64 * BIN).collect();
+    let cum = band(&cumulative, 0.0, 1.0);
+    let total = cum.last().map_or(1.0, |b| b.2).max(1.0);
+    let mut chart = new_chart(
+        &right,
+        Axes {
+            title: "Cumulative histogram",
+            x: 0.0..1.0,
+            y: 0.0..total * 1.05,
+            x_desc: "epsilon threshold",
+            y_desc: "images at or below",
+            models: false,
+        },
+    )?;
+    let cut = published::THRESHOLD_CUT;
+    let share = published::SHARE_BELOW_CUT;
+    let n = agg.eps_pooled.n as f64 / sets as f64;
+    chart
+        .draw_series(DashedLineSeries::new(
+            vec![(cut, 0.0), (cut, total * 1.05)],
+            8,
+            5,
+            GREY.stroke_width(2),
+        ))?
+        .label(format!("published: > {:.0} % below {cut}", 100.0 * share))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], GREY.stroke_width(2)));
+    chart.draw_series(DashedLineSeries::new(
+        vec![(0.0, share * n), (1.0, share * n)],
+        8,
+        5,
+        GREY.stroke_width(1),
+    ))?;
+    band_series(
+        &mut chart,
+        &edges,
+        &cum,
+        BLUE,
+        &format!(
+            "ours: {:.1} % below {cut} (pooled)",
+            agg.eps_pooled.share_below_cut
+        ),
+    )?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
+
+/// Figure 10: grouped bars of the scores at the threshold, with the published means.
+pub fn fig10(root: &Area, agg: &Aggregate) -> Result<()> {
+    let root = root.titled(
+        &format!(
+            "Scores on the adversarial images at the epsilon threshold, mean ± std over {} set(s)",
+            agg.set_names.len()
+        ),
+        (FAMILY, TITLE - 2),
+    )?;
+    let mut chart = new_chart(
+        &root,
+        Axes {
+            title: "",
+            x: models_x(),
+            y: 0.0..108.0,
+            x_desc: "model",
+            y_desc: "images (%)",
+            models: true,
+        },
+    )?;
+    let width = 0.26;
+    for (i, scores) in agg.threshold.iter().enumerate() {
+        for (o, m) in scores.iter().enumerate() {
+            bar(
+                &mut chart,
+                i as f64 + (o as f64 - 1.0) * width,
+                width * 0.92,
+                0.0,
+                m,
+                OUTCOME_COLOURS[o],
+            )?;
+        }
+    }
+    for (o, name) in OUTCOMES.iter().enumerate() {
+        let colour = OUTCOME_COLOURS[o];
+        chart
+            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
+            .label(name.to_string())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
+    }
+    let markers: Vec<(f64, f64)> = Variant::ALL
+        .iter()
+        .enumerate()
+        .flat_map(|(i, name)| {
+            (0..3).filter_map(move |o| {
+                published::threshold(name, o).map(|p| (i as f64 + (o as f64 - 1.0) * width, p.0))
+            })
+        })
+        .collect();
+    chart
+        .draw_series(
+            markers
+                .into_iter()
+                .map(|p| Cross::new(p, 7, BLACK.stroke_width(3))),
+        )?
+        .label("published mean")
+        .legend(|(x, y)| Cross::new((x + 8, y), 6, BLACK.stroke_width(3)));
+    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    Ok(())
+}
+
+fn long_name(name: &str) -> String {
+    if name == "base" {
+        return "base (no nulls)".to_string();
+    }
+    let words: Vec<&str> = name
+        .chars()
+        .map(|c| match c {
+            'u' => "uniform",
+            's' => "shuffled",
+            _ => "mixed",
+        })
+        .collect();
+    format!("{name} ({})", words.join(" + "))
+}
+
+fn sweep_axes<'t>(title: &'t str, y_desc: &'t str) -> Axes<'t> {
+    Axes {
+        title,
+        x: 0.0..1.0,
+        y: 0.0..102.0,
+        x_desc: "epsilon",
+        y_desc,
+        models: false,
+    }
+}
+
+/// Figure 18: per model, the three outcomes against epsilon, median and 25-75 % band.
+pub fn fig18(root: &Area, agg: &Aggregate) -> Result<()> {
+    let root = root.titled(
+        &format!(
+            "Perturbed images across epsilon: median and 25-75 % band over {} set(s)",
+            agg.set_names.len()
+        ),
+        (FAMILY, TITLE),
+    )?;
+    for (m, panel) in root.split_evenly((2, 4)).iter().enumerate() {
+        let title = long_name(Variant::ALL[m]);
+        let mut chart = new_chart(panel, sweep_axes(&title, "images (%)"))?;
+        for (o, curve) in agg.sweep[m].iter().enumerate() {
+            let label = if m == 0 { OUTCOMES[o] } else { "" };
+            band_series(&mut chart, &agg.sweep_eps, curve, OUTCOME_COLOURS[o], label)?;
+        }
+        if m == 0 {
+            legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
+        }
+    }
+    Ok(())
+}
+
+/// The panels of Figure 19: the baseline against null models with shuffled nulls,
+/// with mixed nulls, and with both (the best of the study).
+pub const FIG19_PANELS: [[&str; 2]; 3] = [["s", "us"], ["m", "um"], ["sm", "usm"]];
+
+/// Figure 19: misclassified share against epsilon, baseline vs null models.
+pub fn fig19(root: &Area, agg: &Aggregate) -> Result<()> {
+    let root = root.titled(
+        &format!("Misclassified perturbed images, baseline vs null models: median and 25-75 % band over {} set(s)", agg.set_names.len()),
+        (FAMILY, TITLE - 4),
+    )?;
+    let colours = [
+        RGBColor(40, 40, 40),
+        RGBColor(230, 120, 0),
+        RGBColor(148, 60, 190),
+    ];
+    for (panel, models) in root.split_evenly((1, 3)).iter().zip(FIG19_PANELS) {
+        let names: Vec<&str> = std::iter::once("base").chain(models).collect();
+        let title = format!("base vs {} and {}", models[0], models[1]);
+        let mut chart = new_chart(panel, sweep_axes(&title, "misclassified (%)"))?;
+        for (name, colour) in names.iter().zip(colours) {
+            let m = Variant::ALL.iter().position(|v| v == name).unwrap_or(0);
+            band_series(
+                &mut chart,
+                &agg.sweep_eps,
+                &agg.sweep[m][1],
+                colour,
+                &long_name(name),
+            )?;
+        }
+        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    }
+    Ok(())
+}

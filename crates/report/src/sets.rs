@@ -1,0 +1,461 @@
+//! Finding and reading the sets under an artifacts root. A set with a missing or
+//! unreadable file is kept aside with the reason, so the report can name it instead
+//! of silently averaging over fewer sets.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context, Result};
+use nullclass::model::{LoadedModel, NULL_CLASS};
+use nullclass::npy;
+use nullclass::nulls::Variant;
+use serde::Deserialize;
+use tch::{Device, Kind, Tensor};
+
+/// How many adversarial images Figures 7, 8 and 11-17 show.
+pub const EXAMPLES: usize = 30;
+
+/// The three outcomes of scoring one image, in the order of every table and figure.
+pub const OUTCOMES: [&str; 3] = ["correct", "misclassified", "unclassified"];
+
+/// Files every set must have, relative to its folder.
+pub fn required_files() -> Vec<String> {
+    let mut files: Vec<String> = Variant::ALL
+        .iter()
+        .map(|v| format!("models/{v}.json"))
+        .collect();
+    files.extend(
+        [
+            "models/base.safetensors",
+            "eval/clean.csv",
+            "eval/threshold.csv",
+            "eval/sweep.csv",
+            "eval/threshold_predictions.npy",
+            "adversarial/fgsm/labels.npy",
+            "adversarial/fgsm/eps_threshold.npy",
+            "adversarial/fgsm/adv_images.npy",
+            "adversarial/fgsm/adv_images_x1.5.npy",
+            "adversarial/fgsm/meta.json",
+        ]
+        .map(String::from),
+    );
+    files
+}
+
+/// Scores of one model on `n` images.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Counts {
+    pub n: u64,
+    pub outcomes: [u64; 3],
+}
+
+impl Counts {
+    /// Percent of `n` per outcome.
+    pub fn percents(&self) -> [f64; 3] {
+        self.outcomes.map(|c| 100.0 * c as f64 / self.n as f64)
+    }
+}
+
+/// What the report shows of one model's training record.
+#[derive(Debug, Deserialize)]
+pub struct ModelRecord {
+    pub variant: String,
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
+    pub device: Option<String>,
+    pub threads: Option<u64>,
+    #[serde(default)]
+    pub versions: BTreeMap<String, String>,
+    #[serde(default)]
+    pub history: Vec<serde_json::Value>,
+    pub best_epoch: Option<u64>,
+    pub wall_seconds: Option<f64>,
+    pub ms_per_step: Option<f64>,
+}
+
+impl ModelRecord {
+    /// A training setting as text, "n/a" when the record lacks it.
+    pub fn setting(&self, key: &str) -> String {
+        match self.config.get(key) {
+            None | Some(serde_json::Value::Null) => "n/a".to_string(),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+        }
+    }
+}
+
+/// What the report shows of adversary-gen's meta.json.
+#[derive(Debug, Default, Deserialize)]
+pub struct AttackMeta {
+    pub device: Option<String>,
+    pub version: Option<String>,
+    pub wall_seconds: Option<f64>,
+}
+
+/// A prediction: class (10 = null) and its softmax probability.
+pub type Prediction = (i64, f64);
+
+/// The first [`EXAMPLES`] adversarial images of a set and how they were scored.
+#[derive(Debug)]
+pub struct Examples {
+    pub labels: Vec<i64>,
+    /// 28 x 28 images, row-major, at the threshold and at 1.5 x the threshold.
+    pub at_threshold: Vec<Vec<f32>>,
+    pub at_1_5: Vec<Vec<f32>>,
+    /// Per model (`Variant::ALL` order), its predictions of the threshold images.
+    pub threshold_predictions: Vec<Vec<Prediction>>,
+    /// The baseline's predictions of the 1.5 x images, computed from its checkpoint.
+    pub base_at_1_5: Vec<Prediction>,
+}
+
+#[derive(Debug)]
+pub struct Set {
+    pub name: String,
+    /// Per model, `Variant::ALL` order.
+    pub models: Vec<ModelRecord>,
+    /// Per model: clean test accuracy and null rate, percent.
+    pub clean: Vec<[f64; 2]>,
+    pub threshold: Vec<Counts>,
+    pub sweep_eps: Vec<f64>,
+    /// Per model, per epsilon of `sweep_eps`.
+    pub sweep: Vec<Vec<Counts>>,
+    pub eps_threshold: Vec<f64>,
+    pub attack: AttackMeta,
+    pub examples: Examples,
+}
+
+#[derive(Debug, Clone)]
+pub struct Skipped {
+    pub name: String,
+    pub reason: String,
+}
+
+#[derive(Debug)]
+pub struct Found {
+    pub sets: Vec<Set>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// Every `seed-NN` folder under `root`, in seed order, read or set aside.
+pub fn find(root: &Path) -> Result<Found> {
+    let entries = fs::read_dir(root)
+        .with_context(|| format!("cannot list the artifacts folder {}", root.display()))?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.with_context(|| format!("cannot list {}", root.display()))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let seed = name
+            .strip_prefix("seed-")
+            .and_then(|s| s.parse::<u64>().ok());
+        if let Some(seed) = seed {
+            if entry.path().is_dir() {
+                dirs.push((seed, name, entry.path()));
+            }
+        }
+    }
+    dirs.sort();
+    let mut found = Found {
+        sets: Vec::new(),
+        skipped: Vec::new(),
+    };
+    for (_, name, dir) in dirs {
+        let missing: Vec<String> = required_files()
+            .into_iter()
+            .filter(|f| !dir.join(f).is_file())
+            .collect();
+        if !missing.is_empty() {
+            found.skipped.push(Skipped {
+                name,
+                reason: format!("missing {}", missing.join(", ")),
+            });
+            continue;
+        }
+        match read_set(&name, &dir) {
+            Ok(set) => found.sets.push(set),
+            Err(e) => found.skipped.push(Skipped {
+                name,
+                reason: format!("{e:#}"),
+            }),
+        }
+    }
+    Ok(found)
+}
+
+fn read_set(name: &str, dir: &Path) -> Result<Set> {
+    let models = Variant::ALL
+        .iter()
+        .map(|v| {
+            let path = dir.join(format!("models/{v}.json"));
+            let record: ModelRecord = read_json(&path)?;
+            ensure!(
+                record.variant == *v,
+                "{}: variant is {:?}, expected {v:?}",
+                path.display(),
+                record.variant
+            );
+            Ok(record)
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let eps_threshold = read_f64(&dir.join("adversarial/fgsm/eps_threshold.npy"))?;
+    let n = eps_threshold.len() as u64;
+    ensure!(n > 0, "adversarial/fgsm/eps_threshold.npy is empty");
+
+    let clean = read_clean(&dir.join("eval/clean.csv"))?;
+    let threshold = read_threshold(&dir.join("eval/threshold.csv"), n)?;
+    let (sweep_eps, sweep) = read_sweep(&dir.join("eval/sweep.csv"), n)?;
+    let attack: AttackMeta = read_json(&dir.join("adversarial/fgsm/meta.json"))?;
+    let examples = read_examples(dir, n as i64)?;
+    Ok(Set {
+        name: name.to_string(),
+        models,
+        clean,
+        threshold,
+        sweep_eps,
+        sweep,
+        eps_threshold,
+        attack,
+        examples,
+    })
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text =
+        fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_json::from_str(&text)
+        .with_context(|| format!("{} is not the expected JSON", path.display()))
+}
+
+fn read_f64(path: &Path) -> Result<Vec<f64>> {
+    let t = npy::read(path)?;
+    ensure!(
+        t.dim() == 1,
+        "{}: expected a 1-D array, found shape {:?}",
+        path.display(),
+        t.size()
+    );
+    Vec::<f64>::try_from(t.to_kind(Kind::Double))
+        .with_context(|| format!("cannot convert {}", path.display()))
+}
+
+/// Rows of a CSV, each checked to name a model and collected per model.
+fn read_rows<R: serde::de::DeserializeOwned>(
+    path: &Path,
+    model: impl Fn(&R) -> &str,
+) -> Result<Vec<Vec<R>>> {
+    let mut reader =
+        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut per_model: Vec<Vec<R>> = Variant::ALL.iter().map(|_| Vec::new()).collect();
+    for (i, row) in reader.deserialize::<R>().enumerate() {
+        let row = row.with_context(|| {
+            format!(
+                "{}: row {} does not fit the expected columns",
+                path.display(),
+                i + 2
+            )
+        })?;
+        let name = model(&row);
+        let Some(k) = Variant::ALL.iter().position(|v| *v == name) else {
+            bail!(
+                "{}: row {} names an unknown model {name:?}",
+                path.display(),
+                i + 2
+            );
+        };
+        per_model[k].push(row);
+    }
+    if let Some(k) = per_model.iter().position(Vec::is_empty) {
+        bail!("{}: no row for model {}", path.display(), Variant::ALL[k]);
+    }
+    Ok(per_model)
+}
+
+fn one_row<R>(path: &Path, rows: Vec<Vec<R>>) -> Result<Vec<R>> {
+    rows.into_iter()
+        .enumerate()
+        .map(|(k, mut r)| {
+            ensure!(
+                r.len() == 1,
+                "{}: {} rows for model {}, expected one",
+                path.display(),
+                r.len(),
+                Variant::ALL[k]
+            );
+            Ok(r.remove(0))
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct CleanRow {
+    model: String,
+    n: u64,
+    accuracy: f64,
+    null_rate: f64,
+}
+
+fn read_clean(path: &Path) -> Result<Vec<[f64; 2]>> {
+    let rows = one_row(path, read_rows(path, |r: &CleanRow| &r.model)?)?;
+    rows.iter()
+        .map(|r| {
+            let fractions = (0.0..=1.0).contains(&r.accuracy) && (0.0..=1.0).contains(&r.null_rate);
+            ensure!(
+                fractions && r.n > 0,
+                "{}: model {}: accuracy and null_rate must be fractions of n > 0",
+                path.display(),
+                r.model
+            );
+            Ok([100.0 * r.accuracy, 100.0 * r.null_rate])
+        })
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct CountRow {
+    model: String,
+    #[serde(default)]
+    eps: f64,
+    n: u64,
+    correct: u64,
+    misclassified: u64,
+    unclassified: u64,
+}
+
+impl CountRow {
+    fn counts(&self, path: &Path, expected_n: u64) -> Result<Counts> {
+        let outcomes = [self.correct, self.misclassified, self.unclassified];
+        ensure!(
+            self.n == expected_n && outcomes.iter().sum::<u64>() == self.n,
+            "{}: model {}: counts {outcomes:?} of n = {} do not add up to the {expected_n} adversarial images",
+            path.display(),
+            self.model,
+            self.n
+        );
+        Ok(Counts {
+            n: self.n,
+            outcomes,
+        })
+    }
+}
+
+fn read_threshold(path: &Path, n: u64) -> Result<Vec<Counts>> {
+    let rows = one_row(path, read_rows(path, |r: &CountRow| &r.model)?)?;
+    rows.iter().map(|r| r.counts(path, n)).collect()
+}
+
+fn read_sweep(path: &Path, n: u64) -> Result<(Vec<f64>, Vec<Vec<Counts>>)> {
+    let mut per_model = read_rows(path, |r: &CountRow| &r.model)?;
+    for rows in &mut per_model {
+        rows.sort_by(|a, b| a.eps.total_cmp(&b.eps));
+    }
+    let eps: Vec<f64> = per_model[0].iter().map(|r| r.eps).collect();
+    for (k, rows) in per_model.iter().enumerate() {
+        let same =
+            rows.len() == eps.len() && rows.iter().zip(&eps).all(|(r, e)| (r.eps - e).abs() < 1e-9);
+        ensure!(
+            same,
+            "{}: model {} was swept over other epsilons than model base",
+            path.display(),
+            Variant::ALL[k]
+        );
+    }
+    let counts = per_model
+        .iter()
+        .map(|rows| {
+            rows.iter()
+                .map(|r| r.counts(path, n))
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((eps, counts))
+}
+
+/// Checks a tensor's shape and returns it as f32 values.
+fn floats(path: &Path, t: &Tensor, shape: &[i64]) -> Result<Vec<f32>> {
+    ensure!(
+        t.size() == shape,
+        "{}: shape {:?}, expected {shape:?}",
+        path.display(),
+        t.size()
+    );
+    Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))
+        .with_context(|| format!("cannot convert {}", path.display()))
+}
+
+fn read_examples(dir: &Path, n: i64) -> Result<Examples> {
+    let k = n.min(EXAMPLES as i64);
+    let fgsm = dir.join("adversarial/fgsm");
+    let labels_path = fgsm.join("labels.npy");
+    let labels_t = npy::read(&labels_path)?;
+    ensure!(
+        labels_t.size() == [n] && labels_t.kind() == Kind::Int64,
+        "{}: expected int64 [{n}], found {:?} {:?}",
+        labels_path.display(),
+        labels_t.kind(),
+        labels_t.size()
+    );
+    let labels = Vec::<i64>::try_from(labels_t.narrow(0, 0, k))?;
+
+    let images = |file: &str| -> Result<(Tensor, Vec<Vec<f32>>)> {
+        let path = fgsm.join(file);
+        let t = npy::read(&path)?;
+        ensure!(
+            t.size() == [n, 28, 28],
+            "{}: shape {:?}, expected [{n}, 28, 28]",
+            path.display(),
+            t.size()
+        );
+        let head = t.narrow(0, 0, k);
+        let pixels = floats(&path, &head, &[k, 28, 28])?;
+        Ok((head, pixels.chunks(784).map(<[f32]>::to_vec).collect()))
+    };
+    let (_, at_threshold) = images("adv_images.npy")?;
+    let (head_1_5, at_1_5) = images("adv_images_x1.5.npy")?;
+
+    let pred_path = dir.join("eval/threshold_predictions.npy");
+    let pred = npy::read(&pred_path)?;
+    ensure!(
+        pred.size() == [8, n, 2],
+        "{}: shape {:?}, expected [8, {n}, 2]",
+        pred_path.display(),
+        pred.size()
+    );
+    let values = floats(&pred_path, &pred.narrow(1, 0, k), &[8, k, 2])?;
+    let threshold_predictions = values
+        .chunks(2 * k as usize)
+        .map(|model| {
+            model
+                .chunks(2)
+                .map(|p| (p[0].round() as i64, p[1] as f64))
+                .collect()
+        })
+        .collect();
+
+    let checkpoint = dir.join("models/base.safetensors");
+    let base = LoadedModel::load(&checkpoint, Device::Cpu)?;
+    let probs = base
+        .logits(&head_1_5.to_kind(Kind::Float).view([k, 1, 28, 28]))
+        .softmax(1, Kind::Float);
+    let (p, class) = probs.max_dim(1, false);
+    let classes = Vec::<i64>::try_from(class)?;
+    let p = Vec::<f32>::try_from(p)?;
+    ensure!(
+        classes.iter().all(|c| (0..=NULL_CLASS).contains(c)),
+        "unexpected class from {}",
+        checkpoint.display()
+    );
+    let base_at_1_5 = classes
+        .into_iter()
+        .zip(p)
+        .map(|(c, p)| (c, p as f64))
+        .collect();
+
+    Ok(Examples {
+        labels,
+        at_threshold,
+        at_1_5,
+        threshold_predictions,
+        base_at_1_5,
+    })
+}

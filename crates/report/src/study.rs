@@ -1,0 +1,485 @@
+//! `report study`: every table, figure and the page of the MNIST study, aggregated
+//! over the sets found under the artifacts root.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context, Result};
+use clap::Args;
+use nullclass::artifacts::mnist_file;
+use nullclass::nulls::Variant;
+
+use crate::aggregate::Aggregate;
+use crate::canvas::draw_png;
+use crate::page::{Block, Page};
+use crate::sets::{self, Set, Skipped, OUTCOMES};
+use crate::tables::{self, write_text, Table};
+use crate::{charts, mosaics, provenance, published};
+
+#[derive(Args, Debug, Clone)]
+pub struct Config {
+    /// Artifacts root: reads seed-*/ (and data/mnist.safetensors for Figure 5),
+    /// writes report/ (index.html, report.md, tables/, figures/).
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+}
+
+/// Null models whose mean misclassification at the threshold decides the verdict:
+/// those trained with mixed nulls, the defense the report's discussion credits.
+const VERDICT_MODELS: [&str; 4] = ["m", "um", "sm", "usm"];
+/// Their mean misclassified share must stay below this (published: 1.2 to 3.0 %).
+const VERDICT_LIMIT: f64 = 10.0;
+
+/// The paper's figure number and long description of each null model's example
+/// figure (Figures 11-17 follow the paper's order, not `Variant::ALL`).
+const EXAMPLE_FIGURES: [(u32, &str, &str); 7] = [
+    (11, "u", "uniform-noise nulls"),
+    (12, "s", "shuffled nulls"),
+    (13, "us", "uniform and shuffled nulls"),
+    (14, "m", "mixed-digit nulls"),
+    (15, "um", "uniform and mixed nulls"),
+    (16, "sm", "shuffled and mixed nulls"),
+    (17, "usm", "uniform, shuffled and mixed nulls"),
+];
+
+pub fn run(config: &Config) -> Result<()> {
+    crate::fonts::register()?;
+    let root = &config.artifacts;
+    let found = sets::find(root)?;
+    let (sets, skipped) = same_sweep(found.sets, found.skipped);
+    for s in &skipped {
+        eprintln!("report: skipping {}: {}", s.name, s.reason);
+    }
+    if sets.is_empty() {
+        let why: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.name, s.reason))
+            .collect();
+        if why.is_empty() {
+            bail!(
+                "no seed-NN folder under {}: run the study first",
+                root.display()
+            );
+        }
+        bail!(
+            "no complete set under {}:\n  {}",
+            root.display(),
+            why.join("\n  ")
+        );
+    }
+    let agg = Aggregate::of(&sets);
+    let out = root.join("report");
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+
+    let tables = [
+        tables::clean(&agg),
+        tables::threshold(&agg),
+        tables::eps_threshold(&agg),
+    ];
+    for t in &tables {
+        t.write(&out.join("tables"))?;
+    }
+    write_text(
+        &out.join("tables/sweep_bands.csv"),
+        &tables::sweep(&agg).to_csv(),
+    )?;
+
+    let figures = draw_figures(root, &out, &sets[0], &agg)?;
+    let page = page(root, &sets, &skipped, &agg, &tables, &figures);
+    write_text(&out.join("report.md"), &page.markdown())?;
+    // The page must never point at a file this run did not leave in place.
+    for file in page.files() {
+        ensure!(
+            out.join(&file).is_file(),
+            "the page links to {file}, which was not written"
+        );
+    }
+    let index = out.join("index.html");
+    write_text(&index, &page.html())?;
+
+    println!(
+        "report: {} set(s) in the numbers, {} skipped; {} figures, {} tables",
+        sets.len(),
+        skipped.len(),
+        figures.iter().filter(|f| f.drawn.is_none()).count(),
+        tables.len() + 1
+    );
+    println!("{}", index.display());
+    Ok(())
+}
+
+/// Sets swept over other epsilons than the first cannot share a median curve.
+fn same_sweep(sets: Vec<Set>, mut skipped: Vec<Skipped>) -> (Vec<Set>, Vec<Skipped>) {
+    let mut kept: Vec<Set> = Vec::new();
+    for set in sets {
+        let first = kept.first().map(|s| s.sweep_eps.clone());
+        match first {
+            Some(eps)
+                if eps.len() != set.sweep_eps.len()
+                    || eps
+                        .iter()
+                        .zip(&set.sweep_eps)
+                        .any(|(a, b)| (a - b).abs() > 1e-9) =>
+            {
+                skipped.push(Skipped {
+                    name: set.name.clone(),
+                    reason: format!("eval/sweep.csv uses other epsilons than {}", kept[0].name),
+                });
+            }
+            _ => kept.push(set),
+        }
+    }
+    skipped.sort_by(|a, b| a.name.cmp(&b.name));
+    (kept, skipped)
+}
+
+/// A figure of the page: where it is, what it shows, and why it is missing if it is.
+struct Figure {
+    file: String,
+    title: String,
+    caption: String,
+    /// `None` once drawn; else the reason it could not be.
+    drawn: Option<String>,
+}
+
+fn draw_figures(root: &Path, out: &Path, shown: &Set, agg: &Aggregate) -> Result<Vec<Figure>> {
+    let mut figures = Vec::new();
+    let mut add = |file: &str, title: String, caption: &str, drawn: Option<String>| {
+        figures.push(Figure {
+            file: format!("figures/{file}"),
+            title,
+            caption: caption.to_string(),
+            drawn,
+        });
+    };
+    let path = |file: &str| out.join("figures").join(file);
+
+    let fig5 = mosaics::null_samples(&mnist_file(root)).and_then(|samples| {
+        draw_png(&path("fig05_null_samples.png"), mosaics::FIG5_SIZE, |a| {
+            mosaics::fig5(a, &samples)
+        })
+    });
+    add(
+        "fig05_null_samples.png",
+        "Figure 5: null samples".into(),
+        "The three kinds of null the null models learn to reject: uniform noise, the mean of two different digits, and a digit's tiles shuffled (tile sizes 1 to 14).",
+        fig5.err().map(|e| format!("{e:#}")),
+    );
+
+    draw_png(&path("fig06_clean_accuracy.png"), charts::FIG6_SIZE, |a| {
+        charts::fig6(a, agg)
+    })?;
+    add(
+        "fig06_clean_accuracy.png",
+        "Figure 6: clean test accuracy".into(),
+        "All models should sit near 99 %, null models slightly below the baseline (published baseline 99.23 %); null decisions on clean digits should be rare.",
+        None,
+    );
+
+    let ex = &shown.examples;
+    let k = ex.labels.len();
+    let n = shown.eps_threshold.len();
+    draw_png(
+        &path("fig07_adversarial_threshold.png"),
+        mosaics::GRID_SIZE,
+        |a| {
+            let title = format!(
+                "Adversarial images at the epsilon threshold, baseline ({}, first {k} of {n})",
+                shown.name
+            );
+            mosaics::examples(
+                a,
+                &title,
+                &ex.at_threshold,
+                &ex.labels,
+                &ex.threshold_predictions[0],
+            )
+        },
+    )?;
+    add(
+        "fig07_adversarial_threshold.png",
+        "Figure 7: adversarial images at the threshold, scored by the baseline".into(),
+        "Every border should be red: each image is the smallest FGSM step that flips the baseline, so probabilities sit near 0.5 while the digits stay readable.",
+        None,
+    );
+    draw_png(
+        &path("fig08_adversarial_1.5x.png"),
+        mosaics::GRID_SIZE,
+        |a| {
+            let title = format!(
+                "The same images at 1.5 x the threshold epsilon, baseline ({})",
+                shown.name
+            );
+            mosaics::examples(a, &title, &ex.at_1_5, &ex.labels, &ex.base_at_1_5)
+        },
+    )?;
+    add(
+        "fig08_adversarial_1.5x.png",
+        "Figure 8: the same images at 1.5 x the threshold, scored by the baseline".into(),
+        "Slightly noisier images, still readable, yet the baseline is now confidently wrong: probabilities should often reach 0.9 or more.",
+        None,
+    );
+
+    draw_png(&path("fig09_eps_threshold.png"), charts::FIG9_SIZE, |a| {
+        charts::fig9(a, agg)
+    })?;
+    add(
+        "fig09_eps_threshold.png",
+        "Figure 9: distribution of the epsilon thresholds".into(),
+        "The histogram should peak near 0.2 and the cumulative curve should pass 80 % of the images before epsilon 0.4 (the dashed lines are the published values).",
+        None,
+    );
+    draw_png(
+        &path("fig10_threshold_scores.png"),
+        charts::FIG10_SIZE,
+        |a| charts::fig10(a, agg),
+    )?;
+    add(
+        "fig10_threshold_scores.png",
+        "Figure 10: scores at the epsilon threshold".into(),
+        "The defense works where red bars drop to near zero: the baseline misclassifies all threshold images, models trained with mixed nulls should mostly answer null (blue). Crosses mark the published means.",
+        None,
+    );
+
+    for (number, name, words) in EXAMPLE_FIGURES {
+        let m = Variant::ALL.iter().position(|v| *v == name).unwrap_or(0);
+        let file = format!("fig{number}_{name}.png");
+        draw_png(&path(&file), mosaics::GRID_SIZE, |a| {
+            let title = format!(
+                "The images of Figure 7 scored by the {name} model ({words}, {})",
+                shown.name
+            );
+            mosaics::examples(
+                a,
+                &title,
+                &ex.at_threshold,
+                &ex.labels,
+                &ex.threshold_predictions[m],
+            )
+        })?;
+        add(
+            &file,
+            format!("Figure {number}: Figure 7's images scored by the {name} model ({words})"),
+            "Green borders are correct, blue are null decisions, red are misclassifications: the more null types a model trained with, the fewer red borders.",
+            None,
+        );
+    }
+
+    draw_png(&path("fig18_sweep.png"), charts::FIG18_SIZE, |a| {
+        charts::fig18(a, agg)
+    })?;
+    add(
+        "fig18_sweep.png",
+        "Figure 18: scores across epsilon, every model".into(),
+        "Red (misclassified) should rise quickly for base and u; models with mixed nulls should hold red near zero up to about 0.6, models with shuffled nulls from about 0.5 up, sm and usm everywhere.",
+        None,
+    );
+    draw_png(&path("fig19_misclassified.png"), charts::FIG19_SIZE, |a| {
+        charts::fig19(a, agg)
+    })?;
+    add(
+        "fig19_misclassified.png",
+        "Figure 19: misclassifications, baseline vs null models".into(),
+        "The null models' curves should stay far below the baseline's; in the rightmost panel the best models (sm, usm) should make almost no misclassifications at any epsilon.",
+        None,
+    );
+    Ok(figures)
+}
+
+/// The at-a-glance verdict: did the models trained with mixed nulls stop the attack?
+fn verdict(agg: &Aggregate) -> Block {
+    let index = |name: &str| Variant::ALL.iter().position(|v| *v == name).unwrap_or(0);
+    let mis = |name: &str| agg.threshold[index(name)][1];
+    let good = VERDICT_MODELS.iter().all(|m| mis(m).mean < VERDICT_LIMIT);
+    let headline = if good {
+        "The null-class defense worked in this run.".to_string()
+    } else {
+        "The null-class defense did NOT work in this run.".to_string()
+    };
+    let best = Variant::ALL[1..]
+        .iter()
+        .min_by(|a, b| mis(a).mean.total_cmp(&mis(b).mean))
+        .copied()
+        .unwrap_or("usm");
+    let b = &agg.threshold[index(best)];
+    let pub_text = |name: &str, o: usize| {
+        published::threshold(name, o).map_or("n/a".into(), |p| format!("{:.1} ± {:.1} %", p.0, p.1))
+    };
+    let within = agg.within();
+    let total = within.len() * 3;
+    let matched = within.iter().flatten().filter(|w| **w).count();
+    let misses: Vec<String> = Variant::ALL
+        .iter()
+        .zip(&within)
+        .flat_map(|(name, w)| {
+            (0..3)
+                .filter(|&o| !w[o])
+                .map(move |o| format!("{name} {}", OUTCOMES[o]))
+        })
+        .collect();
+    let clean = &agg.clean;
+    let (lo, hi) = clean[1..]
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), c| {
+            (lo.min(c[0].mean), hi.max(c[0].mean))
+        });
+    let mut lines = vec![
+        format!(
+            "Rule: the models trained with mixed nulls ({}) each misclassify under {VERDICT_LIMIT:.0} % of the epsilon-threshold images on average; they misclassify {} (published 1.2 to 3.0 %).",
+            VERDICT_MODELS.join(", "),
+            VERDICT_MODELS.iter().map(|m| format!("{m} {:.1} %", mis(m).mean)).collect::<Vec<_>>().join(", ")
+        ),
+        format!(
+            "Baseline misclassifies {} of the threshold images (published 100 %); best null model {best}: misclassified {} (published {}), unclassified {} (published {}).",
+            mis("base").text(1) + " %",
+            b[1].text(1) + " %",
+            pub_text(best, 1),
+            b[2].text(1) + " %",
+            pub_text(best, 2)
+        ),
+        format!(
+            "Against the published Figure 10: {matched} of {total} means lie within the published std{}.",
+            if misses.is_empty() { String::new() } else { format!("; outside: {}", misses.join(", ")) }
+        ),
+        format!(
+            "Clean accuracy: baseline {} (published {:.2} %), null models {lo:.2} to {hi:.2} % (published {} %).",
+            clean[0][0].text(2) + " %",
+            published::BASE_CLEAN_ACCURACY,
+            published::NULL_CLEAN_ACCURACY_TEXT
+        ),
+        format!(
+            "Epsilon thresholds: median {:.3}, {:.1} % below {} (published: peak near {}, over {:.0} % below {}).",
+            agg.eps_pooled.median,
+            agg.eps_pooled.share_below_cut,
+            published::THRESHOLD_CUT,
+            published::THRESHOLD_PEAK,
+            100.0 * published::SHARE_BELOW_CUT,
+            published::THRESHOLD_CUT
+        ),
+    ];
+    if agg.set_names.len() < 2 {
+        lines.push(format!(
+            "One set only: no std over sets (n/a), bands collapse to lines; the study has {} sets.",
+            published::SETS
+        ));
+    }
+    Block::Verdict {
+        good,
+        headline,
+        lines,
+    }
+}
+
+fn table_block(t: &Table, caption: &str) -> Block {
+    Block::Table {
+        title: t.title.clone(),
+        grid: t.display.clone(),
+        csv: format!("tables/{}.csv", t.stem),
+        caption: caption.to_string(),
+    }
+}
+
+fn page(
+    root: &Path,
+    sets: &[Set],
+    skipped: &[Skipped],
+    agg: &Aggregate,
+    tables: &[Table; 3],
+    figures: &[Figure],
+) -> Page {
+    let mut blocks = vec![
+        Block::Text(format!(
+            "Reproduction of the null-class study (Figures 5-19 of the report) from {} set(s) of 8 models; every mean and std is over sets, std being the sample std (n - 1). Published numbers are from the report's Figure 10 and text.",
+            sets.len()
+        )),
+        Block::Heading("At a glance".into()),
+        verdict(agg),
+    ];
+    if !skipped.is_empty() {
+        blocks.push(Block::Warning(
+            skipped
+                .iter()
+                .map(|s| {
+                    format!(
+                        "Set {} was skipped and is not in any number below: {}",
+                        s.name, s.reason
+                    )
+                })
+                .collect(),
+        ));
+    }
+    let missing: Vec<String> = figures
+        .iter()
+        .filter_map(|f| {
+            f.drawn
+                .as_ref()
+                .map(|why| format!("{} was not drawn: {why}", f.title))
+        })
+        .collect();
+    if !missing.is_empty() {
+        blocks.push(Block::Warning(missing));
+    }
+    blocks.push(Block::Heading("Run settings and provenance".into()));
+    blocks.push(Block::KeyValues(provenance::settings(
+        root,
+        sets,
+        skipped,
+        &provenance::now_utc(),
+    )));
+
+    let figure = |stem: &str| -> Vec<Block> {
+        figures
+            .iter()
+            .filter(|f| f.file.contains(stem) && f.drawn.is_none())
+            .map(|f| Block::Figure {
+                file: f.file.clone(),
+                title: f.title.clone(),
+                caption: f.caption.clone(),
+            })
+            .collect()
+    };
+    blocks.push(Block::Heading("Clean test set (section 5.1)".into()));
+    blocks.push(table_block(&tables[0], "Accuracy should be near 99 % for every model; std is the sample std over sets (n/a for one set)."));
+    blocks.extend(figure("fig06"));
+    blocks.extend(figure("fig05"));
+
+    blocks.push(Block::Heading(
+        "Adversarial images at the epsilon threshold (section 5.2)".into(),
+    ));
+    blocks.extend(figure("fig07"));
+    blocks.extend(figure("fig08"));
+    blocks.push(table_block(
+        &tables[2],
+        "Published: the histogram peaks near 0.2 and over 80 % of the thresholds lie below 0.4.",
+    ));
+    blocks.extend(figure("fig09"));
+    blocks.push(table_block(
+        &tables[1],
+        "\"within std\" says whether our mean lies within one published std of the published mean; a red \"no\" marks a difference to look into.",
+    ));
+    blocks.extend(figure("fig10"));
+    for (number, _, _) in EXAMPLE_FIGURES {
+        blocks.extend(figure(&format!("fig{number}_")));
+    }
+
+    blocks.push(Block::Heading(
+        "Across a range of epsilon (section 5.3)".into(),
+    ));
+    blocks.extend(figure("fig18"));
+    blocks.extend(figure("fig19"));
+
+    blocks.push(Block::Heading("Files".into()));
+    let mut links: Vec<(String, String)> = tables
+        .iter()
+        .map(|t| (format!("tables/{}.csv", t.stem), t.title.clone()))
+        .collect();
+    links.push((
+        "tables/sweep_bands.csv".into(),
+        "Figure 18's curves: 25 %, median and 75 % over sets per model, epsilon and outcome".into(),
+    ));
+    links.push(("report.md".into(), "this page as Markdown".into()));
+    blocks.push(Block::Links(links));
+    Page {
+        title: "Null-class defense against FGSM on MNIST: study report".into(),
+        blocks,
+    }
+}

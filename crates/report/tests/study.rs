@@ -1,0 +1,484 @@
+//! `report study` end to end on small synthetic artifacts trees made here: every file
+//! is written, PNGs decode at their sizes, table numbers match hand-computed values,
+//! incomplete sets are named, and the page links only to files that exist.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nullclass::dataset::Mnist;
+use nullclass::model::LoadedModel;
+use nullclass::npy;
+use tch::{Device, Kind, Tensor};
+
+const VARIANTS: [&str; 8] = ["base", "u", "s", "m", "us", "um", "sm", "usm"];
+/// Adversarial images per synthetic set.
+const N: i64 = 40;
+const SWEEP_EPS: [f64; 3] = [0.0, 0.5, 1.0];
+
+/// What differs between the synthetic sets.
+struct Spec {
+    /// Per model: correct, misclassified, unclassified of N at the threshold.
+    threshold: [[u64; 3]; 8],
+    /// Per model: clean accuracy and null rate, fractions.
+    clean: [[f64; 2]; 8],
+    eps_threshold: Vec<f32>,
+}
+
+fn spec(set: usize) -> Spec {
+    let mut threshold = [[2, 2, 36]; 8];
+    threshold[0] = [0, 40, 0];
+    threshold[7] = [2, 0, 38];
+    let mut clean = [[0.985, 0.004]; 8];
+    if set == 0 {
+        threshold[1] = [30, 8, 2];
+        clean[0] = [0.99, 0.0];
+        clean[7] = [0.98, 0.01];
+    } else {
+        threshold[1] = [32, 4, 4];
+        threshold[7] = [4, 1, 35];
+        clean[0] = [0.995, 0.0];
+        clean[7] = [0.97, 0.02];
+    }
+    let eps_threshold = if set == 0 {
+        [vec![0.12f32; 30], vec![0.5; 10]].concat()
+    } else {
+        [vec![0.22f32; 20], vec![0.32; 20]].concat()
+    };
+    Spec {
+        threshold,
+        clean,
+        eps_threshold,
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+/// A stand-in digit: a bright ring of radius growing with the label, on black.
+fn digit_like(label: i64, noise: &Tensor) -> Tensor {
+    let r = Tensor::arange(28, (Kind::Float, Device::Cpu)) - 13.5;
+    let d = (r.unsqueeze(0).square() + r.unsqueeze(1).square()).sqrt();
+    let ring = (-(d - (4.0 + label as f64)).square() / 2.0).exp();
+    (ring + noise).clamp(0.0, 1.0)
+}
+
+fn make_mnist(root: &Path) {
+    tch::manual_seed(1);
+    let train =
+        (Tensor::rand([100, 28, 28], (Kind::Float, Device::Cpu)) * 255.0).to_kind(Kind::Uint8);
+    let labels =
+        (Tensor::arange(100, (Kind::Int64, Device::Cpu)).remainder(10)).to_kind(Kind::Uint8);
+    let mnist = Mnist {
+        train_images: train.shallow_clone(),
+        train_labels: labels.shallow_clone(),
+        test_images: train.narrow(0, 0, 20),
+        test_labels: labels.narrow(0, 0, 20),
+    };
+    mnist.save(&root.join("data/mnist.safetensors")).unwrap();
+}
+
+fn make_set(root: &Path, set: usize) -> PathBuf {
+    let s = spec(set);
+    let dir = root.join(format!("seed-{set:02}"));
+    for (k, v) in VARIANTS.iter().enumerate() {
+        let json = serde_json::json!({
+            "variant": v, "seed": set, "torch_seed": 7,
+            "config": {"epochs": 2, "steps": 100, "batch": 32, "lr": 0.001, "null_prob": 0.5,
+                        "text_tiles": false, "validation": "test", "holdout": 10000},
+            "device": "cpu", "threads": 2,
+            "versions": {"nullclass": "0.1.0", "tch": "0.24.0"},
+            "history": [{"epoch": 1}, {"epoch": 2}],
+            "best_epoch": 2, "clean_test_accuracy": s.clean[k][0], "clean_null_rate": s.clean[k][1],
+            "wall_seconds": 12.5, "ms_per_step": 30.0
+        });
+        write(&dir.join(format!("models/{v}.json")), &json.to_string());
+    }
+    tch::manual_seed(set as i64);
+    LoadedModel::fresh(Device::Cpu)
+        .vs
+        .save(dir.join("models/base.safetensors"))
+        .unwrap();
+
+    let mut clean = String::from("model,n,accuracy,null_rate\n");
+    let mut threshold = String::from("model,n,correct,misclassified,unclassified\n");
+    let mut sweep = String::from("model,eps,n,correct,misclassified,unclassified\n");
+    for (k, v) in VARIANTS.iter().enumerate() {
+        clean += &format!("{v},10000,{},{}\n", s.clean[k][0], s.clean[k][1]);
+        let t = s.threshold[k];
+        threshold += &format!("{v},{N},{},{},{}\n", t[0], t[1], t[2]);
+        for (e, eps) in SWEEP_EPS.iter().enumerate() {
+            // Correct falls with epsilon; the rest splits by model and set.
+            let correct = [40, 20 + 2 * set as u64, 4][e];
+            let mis = (40 - correct) * (8 - k as u64) / 8;
+            sweep += &format!("{v},{eps},{N},{correct},{mis},{}\n", 40 - correct - mis);
+        }
+    }
+    write(&dir.join("eval/clean.csv"), &clean);
+    write(&dir.join("eval/threshold.csv"), &threshold);
+    write(&dir.join("eval/sweep.csv"), &sweep);
+
+    let labels: Vec<i64> = (0..N).map(|i| i % 10).collect();
+    let mut predictions = Vec::new();
+    for k in 0..8i64 {
+        for (i, &l) in labels.iter().enumerate() {
+            let class = match (i as i64 + k) % 3 {
+                0 if k > 0 => l,
+                1 if k > 0 => 10,
+                _ => (l + 1) % 10,
+            };
+            predictions.extend([class as f32, 0.4 + 0.01 * i as f32]);
+        }
+    }
+    npy::write(
+        &dir.join("eval/threshold_predictions.npy"),
+        &Tensor::from_slice(&predictions).view([8, N, 2]),
+    )
+    .unwrap();
+
+    let fgsm = dir.join("adversarial/fgsm");
+    fs::create_dir_all(&fgsm).unwrap();
+    let noise = Tensor::rand([N, 28, 28], (Kind::Float, Device::Cpu)) * 0.3;
+    let sources = Tensor::stack(
+        &labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| digit_like(l, &(noise.get(i as i64) * 0.0)))
+            .collect::<Vec<_>>(),
+        0,
+    );
+    let adv = Tensor::stack(
+        &labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| digit_like(l, &noise.get(i as i64)))
+            .collect::<Vec<_>>(),
+        0,
+    );
+    npy::write(&fgsm.join("source_images.npy"), &sources).unwrap();
+    npy::write(&fgsm.join("labels.npy"), &Tensor::from_slice(&labels)).unwrap();
+    npy::write(
+        &fgsm.join("test_indices.npy"),
+        &Tensor::arange(N, (Kind::Int64, Device::Cpu)),
+    )
+    .unwrap();
+    npy::write(
+        &fgsm.join("eps_threshold.npy"),
+        &Tensor::from_slice(&s.eps_threshold),
+    )
+    .unwrap();
+    npy::write(&fgsm.join("adv_images.npy"), &adv).unwrap();
+    npy::write(
+        &fgsm.join("adv_images_x1.5.npy"),
+        &(adv * 1.2).clamp(0.0, 1.0),
+    )
+    .unwrap();
+    write(
+        &fgsm.join("meta.json"),
+        r#"{"device": "cpu", "version": "0.1.0", "wall_seconds": 3.0}"#,
+    );
+    dir
+}
+
+fn report(root: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_report"))
+        .args(["study", "--artifacts", root.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Rows of a CSV as (first cell, the row's cells by column name).
+fn csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .zip(l.split(','))
+                .map(|(h, c)| (h.to_string(), c.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn row<'a>(
+    rows: &'a [std::collections::HashMap<String, String>],
+    key: &str,
+    value: &str,
+) -> &'a std::collections::HashMap<String, String> {
+    rows.iter()
+        .find(|r| r[key] == value)
+        .unwrap_or_else(|| panic!("no row {key} = {value}"))
+}
+
+fn close(cell: &str, expected: f64) {
+    let v: f64 = cell
+        .parse()
+        .unwrap_or_else(|_| panic!("not a number: {cell:?}"));
+    assert!((v - expected).abs() < 5e-4, "{v} != {expected}");
+}
+
+const FIGURES: [(&str, (u32, u32)); 15] = [
+    ("fig05_null_samples.png", (1180, 500)),
+    ("fig06_clean_accuracy.png", (1300, 560)),
+    ("fig07_adversarial_threshold.png", (1000, 1060)),
+    ("fig08_adversarial_1.5x.png", (1000, 1060)),
+    ("fig09_eps_threshold.png", (1400, 560)),
+    ("fig10_threshold_scores.png", (1300, 600)),
+    ("fig11_u.png", (1000, 1060)),
+    ("fig12_s.png", (1000, 1060)),
+    ("fig13_us.png", (1000, 1060)),
+    ("fig14_m.png", (1000, 1060)),
+    ("fig15_um.png", (1000, 1060)),
+    ("fig16_sm.png", (1000, 1060)),
+    ("fig17_usm.png", (1000, 1060)),
+    ("fig18_sweep.png", (1700, 880)),
+    ("fig19_misclassified.png", (1600, 560)),
+];
+
+fn png_size(path: &Path) -> (u32, u32) {
+    let decoder = png::Decoder::new(fs::File::open(path).unwrap());
+    let mut reader = decoder
+        .read_info()
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader
+        .next_frame(&mut buf)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    (info.width, info.height)
+}
+
+/// Every `src="..."` and `href="..."` of the page.
+fn links(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attr in ["src=\"", "href=\""] {
+        for part in html.split(attr).skip(1) {
+            found.push(part.split('"').next().unwrap().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn two_sets_and_an_incomplete_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_mnist(root);
+    make_set(root, 0);
+    make_set(root, 1);
+    let broken = make_set(root, 2);
+    fs::remove_file(broken.join("eval/sweep.csv")).unwrap();
+
+    let out = report(root);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    let dir = root.join("report");
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .trim_end()
+            .ends_with(&dir.join("index.html").display().to_string()),
+        "{log}"
+    );
+
+    // The incomplete set is named with the file it lacks, in the log and on the page.
+    assert!(
+        log.contains("seed-02") && log.contains("eval/sweep.csv"),
+        "{log}"
+    );
+    let html = fs::read_to_string(dir.join("index.html")).unwrap();
+    let md = fs::read_to_string(dir.join("report.md")).unwrap();
+    for page in [&html, &md] {
+        assert!(page.contains("seed-02") && page.contains("missing eval/sweep.csv"));
+    }
+
+    for (file, size) in FIGURES {
+        assert_eq!(png_size(&dir.join("figures").join(file)), size, "{file}");
+    }
+    for stem in ["clean_accuracy", "threshold_scores", "eps_threshold"] {
+        for ext in ["csv", "md"] {
+            assert!(
+                dir.join(format!("tables/{stem}.{ext}")).is_file(),
+                "{stem}.{ext}"
+            );
+        }
+    }
+
+    // Clean: base 99.0 and 99.5 %; usm 98.0 and 97.0 %, null rate 1 and 2 %.
+    let clean = csv(&dir.join("tables/clean_accuracy.csv"));
+    let base = row(&clean, "model", "base");
+    assert_eq!(base["sets"], "2");
+    close(&base["accuracy_mean"], 99.25);
+    close(&base["accuracy_std"], 0.353_553);
+    close(&base["null_rate_mean"], 0.0);
+    close(&base["null_rate_std"], 0.0);
+    let usm = row(&clean, "model", "usm");
+    close(&usm["accuracy_mean"], 97.5);
+    close(&usm["accuracy_std"], 0.5f64.sqrt()); // sample std of {98, 97}
+    close(&usm["null_rate_mean"], 1.5);
+    close(&usm["null_rate_std"], 0.5f64.sqrt());
+
+    // Threshold: u is 30/8/2 and 32/4/4 of 40, so 77.5 ± 3.54, 15 ± 7.07, 7.5 ± 3.54
+    // against the published 78.8 ± 7.6, 19.1 ± 8.5 and 2.0 ± 3.4.
+    let thr = csv(&dir.join("tables/threshold_scores.csv"));
+    let u = row(&thr, "model", "u");
+    close(&u["correct_mean"], 77.5);
+    close(&u["correct_std"], 3.535_534);
+    close(&u["misclassified_mean"], 15.0);
+    close(&u["misclassified_std"], 7.071_068);
+    close(&u["unclassified_mean"], 7.5);
+    close(&u["unclassified_std"], 3.535_534);
+    close(&u["published_correct_mean"], 78.8);
+    close(&u["published_unclassified_std"], 3.4);
+    assert_eq!(
+        [
+            &u["correct_within_published_std"],
+            &u["misclassified_within_published_std"],
+            &u["unclassified_within_published_std"]
+        ],
+        ["yes", "yes", "no"]
+    );
+    // usm: 2/0/38 and 4/1/35: 7.5 ± 3.54 correct, 1.25 ± 1.77 misclassified, 91.25 ±
+    // 5.30 unclassified, against 7.2 ± 5.9, 1.2 ± 1.2, 91.7 ± 6.9: all within.
+    let usm = row(&thr, "model", "usm");
+    close(&usm["correct_mean"], 7.5);
+    close(&usm["misclassified_mean"], 1.25);
+    close(&usm["misclassified_std"], 1.767_767);
+    close(&usm["unclassified_mean"], 91.25);
+    close(&usm["unclassified_std"], 5.303_301);
+    assert_eq!(usm["unclassified_within_published_std"], "yes");
+    // base: 0/40/0 both times: exactly the published 0/100/0 with std 0.
+    let base = row(&thr, "model", "base");
+    close(&base["misclassified_mean"], 100.0);
+    close(&base["misclassified_std"], 0.0);
+    assert_eq!(base["misclassified_within_published_std"], "yes");
+    // m: 2/2/36 both times: 5 / 5 / 90 % against 4.3 ± 1.6, 3.0 ± 1.2, 92.7 ± 2.1.
+    let m = row(&thr, "model", "m");
+    assert_eq!(
+        [
+            &m["correct_within_published_std"],
+            &m["misclassified_within_published_std"],
+            &m["unclassified_within_published_std"]
+        ],
+        ["yes", "no", "no"]
+    );
+
+    // Thresholds: set 0 is 30 x 0.12 and 10 x 0.5; set 1 is 20 x 0.22 and 20 x 0.32.
+    let eps = csv(&dir.join("tables/eps_threshold.csv"));
+    let s0 = row(&eps, "set", "seed-00");
+    close(&s0["median"], 0.12);
+    close(&s0["share_below_0.4_pct"], 75.0);
+    close(&s0["peak_bin_centre"], 0.125);
+    let s1 = row(&eps, "set", "seed-01");
+    close(&s1["median"], 0.27);
+    close(&s1["share_below_0.4_pct"], 100.0);
+    close(&s1["peak_bin_centre"], 0.225);
+    close(&row(&eps, "set", "mean over sets")["median"], 0.195);
+    close(&row(&eps, "set", "std over sets")["median"], 0.106_066);
+    let pooled = row(&eps, "set", "all sets pooled");
+    assert_eq!(pooled["images"], "80");
+    close(&pooled["median"], 0.22);
+    close(&pooled["share_below_0.4_pct"], 87.5);
+
+    // The display tables carry the same numbers, rounded.
+    let md_thr = fs::read_to_string(dir.join("tables/threshold_scores.md")).unwrap();
+    assert!(md_thr.contains("| u | 77.5 ± 3.5 | 78.8 ± 7.6 | yes | 15.0 ± 7.1 | 19.1 ± 8.5 | yes | 7.5 ± 3.5 | 2.0 ± 3.4 | no |"), "{md_thr}");
+}
+
+#[test]
+fn one_set_shows_na_and_the_page_links_only_existing_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_mnist(root);
+    make_set(root, 0);
+    let out = report(root);
+    assert!(out.status.success(), "{}", text(&out));
+    let dir = root.join("report");
+
+    let clean = csv(&dir.join("tables/clean_accuracy.csv"));
+    let base = row(&clean, "model", "base");
+    assert_eq!(base["sets"], "1");
+    close(&base["accuracy_mean"], 99.0);
+    assert_eq!(base["accuracy_std"], "n/a");
+    let thr = csv(&dir.join("tables/threshold_scores.csv"));
+    let u = row(&thr, "model", "u");
+    close(&u["correct_mean"], 75.0);
+    assert_eq!(u["correct_std"], "n/a");
+    let md = fs::read_to_string(dir.join("tables/clean_accuracy.md")).unwrap();
+    assert!(md.contains("| base | 1 | 99.00 ± n/a |"), "{md}");
+
+    let html = fs::read_to_string(dir.join("index.html")).unwrap();
+    let found = links(&html);
+    assert!(found.len() >= 15 + 4, "{found:?}");
+    for link in &found {
+        assert!(!link.contains("://"), "the page must work offline: {link}");
+        assert!(
+            dir.join(link).is_file(),
+            "index.html links to {link}, which does not exist"
+        );
+    }
+    let md = fs::read_to_string(dir.join("report.md")).unwrap();
+    for (file, _) in FIGURES {
+        let link = format!("figures/{file}");
+        assert!(
+            html.contains(&link) && md.contains(&link),
+            "{file} not on both pages"
+        );
+    }
+}
+
+#[test]
+fn no_complete_set_fails_naming_each_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let set = make_set(root, 3);
+    fs::remove_file(set.join("eval/threshold.csv")).unwrap();
+    fs::write(set.join("models/u.json"), "{").unwrap();
+    let out = report(root);
+    let log = text(&out);
+    assert!(!out.status.success(), "{log}");
+    assert!(
+        log.contains("seed-03") && log.contains("eval/threshold.csv"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_malformed_csv_skips_the_set_with_the_reason() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_set(root, 0);
+    let bad = make_set(root, 1);
+    // Counts that do not add up to the 40 images.
+    let text_csv = fs::read_to_string(bad.join("eval/threshold.csv"))
+        .unwrap()
+        .replace("u,40,32,4,4", "u,40,32,4,5");
+    fs::write(bad.join("eval/threshold.csv"), text_csv).unwrap();
+    let out = report(root);
+    let log = text(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(
+        log.contains("skipping seed-01") && log.contains("threshold.csv"),
+        "{log}"
+    );
+    // Without MNIST, Figure 5 is left out and the page says why.
+    let html = fs::read_to_string(root.join("report/index.html")).unwrap();
+    assert!(
+        html.contains("Figure 5: null samples was not drawn"),
+        "Figure 5's absence is not explained"
+    );
+    assert!(!html.contains("figures/fig05_null_samples.png"));
+    let clean = csv(&root.join("report/tables/clean_accuracy.csv"));
+    assert_eq!(row(&clean, "model", "base")["sets"], "1");
+}
