@@ -1,12 +1,22 @@
-//! adversary-gen: FGSM adversarial sets from a set's baseline model (issue 3).
+//! adversary-gen: FGSM adversarial sets from a set's baseline model.
+
 use clap::Parser;
 
-/// Finds each test image's FGSM epsilon threshold against a set's baseline model.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Config {}
-
 fn main() -> anyhow::Result<()> {
-    let _config = Config::parse();
-    anyhow::bail!("adversary-gen is not implemented yet")
+    let config = adversary_gen::Config::parse();
+    let s = adversary_gen::run(&config)?;
+    let c = s.counts;
+    eprintln!(
+        "adversary-gen: wrote {} ({} acquired from {} test images: {} misclassified skipped, {} never flipped); \
+         threshold median {:.3}, {:.1}% below 0.4; {:.1} s",
+        s.out_dir.display(),
+        c.acquired,
+        c.walked,
+        c.skipped_wrong,
+        c.discarded_no_flip,
+        s.threshold.median,
+        100.0 * s.threshold.share_below_0_4,
+        s.wall_seconds
+    );
+    Ok(())
 }

@@ -1,12 +1,24 @@
-//! evaluator: scores a set's 8 models on clean and adversarial images (issue 3).
+//! evaluator: scores a set's 8 models on clean and adversarial images.
+
 use clap::Parser;
 
-/// Scores all 8 models of a set on the clean test set and its adversarial sets.
-#[derive(Parser, Debug)]
-#[command(version, about)]
-struct Config {}
-
 fn main() -> anyhow::Result<()> {
-    let _config = Config::parse();
-    anyhow::bail!("evaluator is not implemented yet")
+    let config = evaluator::Config::parse();
+    let s = evaluator::run(&config)?;
+    eprintln!(
+        "evaluator: wrote {} in {:.1} s",
+        s.out_dir.display(),
+        s.wall_seconds
+    );
+    for ((name, clean), (_, thr)) in s.clean.iter().zip(&s.threshold) {
+        eprintln!(
+            "  {name:>4}: clean accuracy {:.2}%, null {:.2}%; at threshold {} correct, {} misclassified, {} unclassified",
+            100.0 * clean.accuracy(),
+            100.0 * clean.null_rate(),
+            thr.correct,
+            thr.misclassified,
+            thr.unclassified
+        );
+    }
+    Ok(())
 }

@@ -38,21 +38,38 @@ pub struct SearchConfig {
 
 impl Default for SearchConfig {
     fn default() -> Self {
-        Self { min_eps: 1e-3, max_eps: 1.0, points: 10, tolerance: 1e-3, chunk: 1000, max_rounds: 64 }
+        Self {
+            min_eps: 1e-3,
+            max_eps: 1.0,
+            points: 10,
+            tolerance: 1e-3,
+            chunk: 1000,
+            max_rounds: 64,
+        }
     }
 }
 
 impl SearchConfig {
     pub fn validate(&self) -> Result<()> {
         if !(self.min_eps > 0.0 && self.max_eps > self.min_eps && self.max_eps.is_finite()) {
-            bail!("the epsilon grid needs 0 < min ({}) < max ({})", self.min_eps, self.max_eps);
+            bail!(
+                "the epsilon grid needs 0 < min ({}) < max ({})",
+                self.min_eps,
+                self.max_eps
+            );
         }
         if self.points < 3 {
-            bail!("the epsilon grid needs at least 3 points, not {}", self.points);
+            bail!(
+                "the epsilon grid needs at least 3 points, not {}",
+                self.points
+            );
         }
         // Below about 1e-6 float32 epsilons can no longer split a bracket near 1.
         if !(self.tolerance >= 1e-6) {
-            bail!("the search tolerance must be at least 1e-6, not {}", self.tolerance);
+            bail!(
+                "the search tolerance must be at least 1e-6, not {}",
+                self.tolerance
+            );
         }
         if self.chunk < 1 {
             bail!("the forward chunk must hold at least one image");
@@ -93,7 +110,11 @@ pub fn perturb(images: &Tensor, signs: &Tensor, eps: &Tensor) -> Tensor {
 
 /// [`perturb`] with the same epsilon for every image.
 pub fn perturb_all(images: &Tensor, signs: &Tensor, eps: f32) -> Tensor {
-    let eps = Tensor::full([images.size()[0]], f64::from(eps), (Kind::Float, images.device()));
+    let eps = Tensor::full(
+        [images.size()[0]],
+        f64::from(eps),
+        (Kind::Float, images.device()),
+    );
     perturb(images, signs, &eps)
 }
 
@@ -113,7 +134,12 @@ pub fn input_gradient<M: ModuleT>(net: &M, images: &Tensor, labels: &Tensor) -> 
 
 /// The FGSM direction `sign(d loss / d x)`, computed `chunk` images at a time; float32
 /// with values in {-1, 0, 1}.
-pub fn signed_gradient<M: ModuleT>(net: &M, images: &Tensor, labels: &Tensor, chunk: i64) -> Tensor {
+pub fn signed_gradient<M: ModuleT>(
+    net: &M,
+    images: &Tensor,
+    labels: &Tensor,
+    chunk: i64,
+) -> Tensor {
     let n = images.size()[0];
     let parts: Vec<Tensor> = (0..n)
         .step_by(chunk.max(1) as usize)
@@ -130,7 +156,12 @@ pub fn classify<M: ModuleT>(net: &M, images: &Tensor, chunk: i64) -> Tensor {
     let n = images.size()[0];
     let parts: Vec<Tensor> = (0..n)
         .step_by(chunk.max(1) as usize)
-        .map(|s| tch::no_grad(|| net.forward_t(&images.narrow(0, s, chunk.min(n - s)), false).argmax(1, false)))
+        .map(|s| {
+            tch::no_grad(|| {
+                net.forward_t(&images.narrow(0, s, chunk.min(n - s)), false)
+                    .argmax(1, false)
+            })
+        })
         .collect();
     Tensor::cat(&parts, 0)
 }
@@ -156,8 +187,14 @@ fn perturb_grid(images: &Tensor, signs: &Tensor, eps: &Tensor) -> Tensor {
     let mut rest = images.size()[1..].to_vec();
     let mut expanded = vec![a, p];
     expanded.extend_from_slice(&rest);
-    let x = images.unsqueeze(1).expand(expanded.as_slice(), false).reshape([a * p, -1]);
-    let g = signs.unsqueeze(1).expand(expanded.as_slice(), false).reshape([a * p, -1]);
+    let x = images
+        .unsqueeze(1)
+        .expand(expanded.as_slice(), false)
+        .reshape([a * p, -1]);
+    let g = signs
+        .unsqueeze(1)
+        .expand(expanded.as_slice(), false)
+        .reshape([a * p, -1]);
     let mut shape = vec![a * p];
     shape.append(&mut rest);
     perturb(&x, &g, &eps.reshape([a * p])).view(shape.as_slice())
@@ -168,13 +205,17 @@ fn perturb_grid(images: &Tensor, signs: &Tensor, eps: &Tensor) -> Tensor {
 /// which only a first grid starting above the tolerance can leave). Float32 `[A, P-2]`.
 fn refinement_grid(lower: &Tensor, upper: &Tensor, points: i64) -> Tensor {
     let device = lower.device();
-    let t = Tensor::arange_start(1, points - 1, (Kind::Double, device)).g_div_scalar((points - 1) as f64).unsqueeze(0);
+    let t = Tensor::arange_start(1, points - 1, (Kind::Double, device))
+        .g_div_scalar((points - 1) as f64)
+        .unsqueeze(0);
     let lo = lower.to_kind(Kind::Double).unsqueeze(1);
     let hi = upper.to_kind(Kind::Double).unsqueeze(1);
     let (log_lo, log_hi) = (lo.log10(), hi.log10());
     let logspaced = ((&log_lo + (&log_hi - &log_lo) * &t) * std::f64::consts::LN_10).exp();
     let linear = &lo + (&hi - &lo) * &t;
-    logspaced.where_self(&lo.gt(0.0), &linear).to_kind(Kind::Float)
+    logspaced
+        .where_self(&lo.gt(0.0), &linear)
+        .to_kind(Kind::Float)
 }
 
 /// For each image (`images` and `signs` `[B, ...]` in [0, 1], `labels` int64 `[B]`), the
@@ -196,7 +237,10 @@ pub fn threshold_search<M: ModuleT>(
     let grid = config.first_grid();
     let p = grid.len() as i64;
 
-    let eps = Tensor::from_slice(&grid).to_device(device).unsqueeze(0).expand([b, p], true);
+    let eps = Tensor::from_slice(&grid)
+        .to_device(device)
+        .unsqueeze(0)
+        .expand([b, p], true);
     let preds = classify(net, &perturb_grid(images, signs, &eps), config.chunk).view([b, p]);
     let flips = preds.ne_tensor(&labels.unsqueeze(1));
     let mut forwards = b * p;
@@ -208,7 +252,10 @@ pub fn threshold_search<M: ModuleT>(
         .masked_fill(&any.logical_not(), NO_FLIP)
         .masked_fill(&wrong_clean, WRONG_CLEAN);
     let found = status.eq(FOUND);
-    let mut upper = eps.gather(1, &first.unsqueeze(1), false).squeeze_dim(1).masked_fill(&found.logical_not(), 0.0);
+    let mut upper = eps
+        .gather(1, &first.unsqueeze(1), false)
+        .squeeze_dim(1)
+        .masked_fill(&found.logical_not(), 0.0);
     let mut lower = eps
         .gather(1, &(&first - 1).clamp_min(0).unsqueeze(1), false)
         .squeeze_dim(1)
@@ -238,7 +285,10 @@ pub fn threshold_search<M: ModuleT>(
         let any = flips.any_dim(1, false);
         let k = flips.to_kind(Kind::Int64).argmax(1, false).unsqueeze(1);
         let at_k = cand.gather(1, &k, false).squeeze_dim(1);
-        let before_k = cand.gather(1, &(&k - 1).clamp_min(0), false).squeeze_dim(1).where_self(&k.squeeze_dim(1).gt(0), &lo);
+        let before_k = cand
+            .gather(1, &(&k - 1).clamp_min(0), false)
+            .squeeze_dim(1)
+            .where_self(&k.squeeze_dim(1).gt(0), &lo);
         let last = cand.select(1, q - 1);
         // No interior point flips: the flip lies between the last one and the old upper end.
         let new_hi = at_k.where_self(&any, &hi);
@@ -246,7 +296,13 @@ pub fn threshold_search<M: ModuleT>(
         upper = upper.index_copy(0, &idx, &new_hi);
         lower = lower.index_copy(0, &idx, &new_lo);
     }
-    Ok(Search { status, threshold: upper, lower, rounds, forwards })
+    Ok(Search {
+        status,
+        threshold: upper,
+        lower,
+        rounds,
+        forwards,
+    })
 }
 
 /// The sweep's epsilons `0, step, 2 step, ..., max` as float32 (each `k * step` is
@@ -259,7 +315,9 @@ pub fn eps_grid(step: f64, max: f64) -> Result<Vec<f32>> {
     if count > 100_000 {
         bail!("the epsilon sweep would have {count} values");
     }
-    Ok((0..count).map(|k| ((k as f64 * step * 1e9).round() / 1e9) as f32).collect())
+    Ok((0..count)
+        .map(|k| ((k as f64 * step * 1e9).round() / 1e9) as f32)
+        .collect())
 }
 
 #[cfg(test)]
@@ -342,13 +400,19 @@ mod tests {
         let x = Tensor::from_slice(&[0.1f32, 0.1, 0.4, 0.3005]).view([4, 1]);
         let s = Tensor::from_slice(&[1.0f32, -1.0, 1.0, -1.0]).view([4, 1]);
         let labels = Tensor::from_slice(&[0i64, 0, 0, 1]);
-        let cfg = SearchConfig { chunk: 3, ..Default::default() };
+        let cfg = SearchConfig {
+            chunk: 3,
+            ..Default::default()
+        };
         let r = threshold_search(&Step, &x.to_device(Device::Cpu), &s, &labels, &cfg).unwrap();
         let status: Vec<i64> = Vec::try_from(&r.status).unwrap();
         assert_eq!(status, [FOUND, NO_FLIP, WRONG_CLEAN, FOUND]);
         let thr: Vec<f32> = Vec::try_from(&r.threshold).unwrap();
         let low: Vec<f32> = Vec::try_from(&r.lower).unwrap();
-        assert!(thr[0] > 0.2 - 1e-6 && low[0] <= 0.2 && thr[0] - low[0] <= 1e-3, "{thr:?} {low:?}");
+        assert!(
+            thr[0] > 0.2 - 1e-6 && low[0] <= 0.2 && thr[0] - low[0] <= 1e-3,
+            "{thr:?} {low:?}"
+        );
         // Label 1 just above 0.3, pushed down, flips at the first step: the bracket [0, 1e-3] is closed.
         assert_eq!((thr[3], low[3]), (1e-3, 0.0));
         assert!(r.rounds >= 1);

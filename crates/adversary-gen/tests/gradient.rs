@@ -1,0 +1,178 @@
+//! The FGSM direction: the input gradient against PyTorch's for the same weights
+//! (tests/fixtures/fgsm, made by scripts/make_fgsm_fixture.py) and its sign against
+//! central finite differences.
+
+use std::path::PathBuf;
+
+use nullclass::fgsm;
+use nullclass::model::{LoadedModel, MnistCnn};
+use nullclass::npy;
+use tch::{Device, Kind, Reduction, Tensor};
+
+fn fixture(name: &str) -> Tensor {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/fgsm");
+    npy::read(&dir.join(name)).unwrap()
+}
+
+/// The fixture script's hashed weights (see its docstring).
+fn hashed_model() -> LoadedModel {
+    let m = LoadedModel::fresh(Device::Cpu);
+    let fans = [
+        (9, 288),
+        (0, 0),
+        (288, 576),
+        (0, 0),
+        (9216, 128),
+        (0, 0),
+        (128, 11),
+        (0, 0),
+    ];
+    let mut vars = m.vs.variables();
+    tch::no_grad(|| {
+        for (j, ((name, shape), (fan_in, fan_out))) in MnistCnn::parameter_shapes()
+            .into_iter()
+            .zip(fans)
+            .enumerate()
+        {
+            let a = if fan_in > 0 {
+                (6.0 / (fan_in + fan_out) as f64).sqrt()
+            } else {
+                0.1
+            };
+            let n: i64 = shape.iter().product();
+            let values: Vec<f32> = (0..n as u64)
+                .map(|i| {
+                    let u = ((i + 7919 * j as u64 + 1) * 2_654_435_761) % (1u64 << 32);
+                    ((2.0 * u as f64 / 4_294_967_296.0 - 1.0) * a) as f32
+                })
+                .collect();
+            vars.get_mut(name)
+                .unwrap()
+                .copy_(&Tensor::from_slice(&values).view(shape.as_slice()));
+        }
+    });
+    m
+}
+
+fn max_abs(t: &Tensor) -> f64 {
+    t.abs().max().double_value(&[])
+}
+
+#[test]
+fn logits_and_gradient_match_pytorch() {
+    let m = hashed_model();
+    let images = fixture("images.npy");
+    let labels = fixture("labels.npy");
+    let logits = m.logits(&images);
+    let want = fixture("logits.npy");
+    let err = max_abs(&(&logits - &want));
+    assert!(
+        err < 1e-4 * (1.0 + max_abs(&want)),
+        "logits differ by {err}"
+    );
+
+    let grad = fgsm::input_gradient(&m.net, &images, &labels);
+    let want = fixture("grads.npy");
+    assert_eq!(grad.size(), want.size());
+    let scale = max_abs(&want);
+    let err = max_abs(&(&grad - &want));
+    assert!(
+        err < 1e-4 * scale,
+        "gradients differ by {err} (largest {scale})"
+    );
+
+    // The direction itself: identical wherever PyTorch's gradient is not tiny.
+    let signs = fgsm::signed_gradient(&m.net, &images, &labels, 4);
+    let clear = want.abs().gt(1e-3 * scale);
+    let disagree = signs
+        .ne_tensor(&want.sign())
+        .logical_and(&clear)
+        .sum(Kind::Int64)
+        .int64_value(&[]);
+    let checked = clear.sum(Kind::Int64).int64_value(&[]);
+    assert!(
+        checked > 4000,
+        "only {checked} pixels have a clear gradient"
+    );
+    assert_eq!(
+        disagree, 0,
+        "{disagree} of {checked} signs differ from PyTorch's"
+    );
+    // The weights' gradients are not touched by the input gradient.
+    assert!(m.vs.variables().values().all(|v| !v.grad().defined()));
+}
+
+#[test]
+fn sign_matches_central_differences() {
+    let mut m = hashed_model();
+    let images = fixture("images.npy");
+    let labels = fixture("labels.npy");
+    let signs = fgsm::signed_gradient(&m.net, &images, &labels, 6);
+
+    // Finite differences in float64, on every 16th pixel of every image.
+    m.vs.double();
+    let x = images.to_kind(Kind::Double).view([-1, 784]);
+    let grad = fgsm::input_gradient(&m.net, &x.view([-1, 28, 28]), &labels).view([-1, 784]);
+    let h = 1e-6;
+    let k = x.size()[0];
+    let pixels: Vec<i64> = (0..784).step_by(16).collect();
+    let p = pixels.len() as i64;
+    let pix = Tensor::from_slice(&pixels);
+    let mut bumps = Vec::new();
+    for i in 0..k {
+        let base = x.get(i).unsqueeze(0).repeat([p, 1]);
+        let step = Tensor::zeros([p, 784], (Kind::Double, Device::Cpu)).scatter_value(
+            1,
+            &pix.unsqueeze(1),
+            h,
+        );
+        bumps.push(&base + &step);
+        bumps.push(&base - &step);
+    }
+    let batch = Tensor::cat(&bumps, 0);
+    let rep_labels = labels.unsqueeze(1).repeat([1, 2 * p]).view([-1]);
+    let loss = |x: &Tensor, y: &Tensor| {
+        m.logits(x)
+            .cross_entropy_loss::<Tensor>(y, None, Reduction::None, -100, 0.0)
+    };
+    let losses = loss(&batch, &rep_labels).view([k, 2, p]);
+    let at_x = loss(&x, &labels).unsqueeze(1);
+    let (up, down) = (losses.select(1, 0), losses.select(1, 1));
+    let fd = (&up - &down) / (2.0 * h);
+    let analytic = grad.index_select(1, &pix);
+    let f32_signs = signs
+        .view([-1, 784])
+        .index_select(1, &pix)
+        .to_kind(Kind::Double);
+
+    let scale = max_abs(&analytic);
+    // Where a max-pool window holds a tie (flat background gives many) the loss has a
+    // kink and no gradient to check: the one-sided differences disagree there.
+    let kink = ((&up - &at_x) - (&at_x - &down)).abs().gt(1e-4 * scale * h);
+    let clear = analytic
+        .abs()
+        .gt(1e-3 * scale)
+        .logical_and(&kink.logical_not());
+    let checked = clear.sum(Kind::Int64).int64_value(&[]);
+    assert!(
+        checked > 150,
+        "only {checked} sampled pixels have a clear gradient"
+    );
+    let count = |t: Tensor| t.logical_and(&clear).sum(Kind::Int64).int64_value(&[]);
+    assert_eq!(
+        count(fd.sign().ne_tensor(&analytic.sign())),
+        0,
+        "finite differences disagree in sign"
+    );
+    assert_eq!(
+        count(f32_signs.ne_tensor(&fd.sign())),
+        0,
+        "float32 FGSM signs disagree with finite differences"
+    );
+    let rel = ((&fd - &analytic).abs() / (analytic.abs() + 1e-3 * scale)).masked_select(&clear);
+    assert!(
+        rel.max().double_value(&[]) < 1e-3,
+        "finite differences off by {}",
+        rel.max().double_value(&[])
+    );
+}

@@ -1,0 +1,256 @@
+//! evaluator: scores a set's 8 models on the clean test set, on the FGSM images at
+//! their epsilon thresholds, and on an epsilon sweep (the report's sections 5.1-5.3).
+//!
+//! A library as well as a binary so that tests can call [`run`] on tiny sets.
+
+pub mod inputs;
+pub mod scores;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use nullclass::artifacts::{self, SetDir};
+use nullclass::dataset::Mnist;
+use nullclass::device::{device_name, DeviceChoice};
+use nullclass::fgsm;
+use nullclass::npy;
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+use scores::Counts;
+
+/// The file written last, after every other output: a make target for the folder.
+pub const META_FILE: &str = "meta.json";
+
+#[derive(Parser, Debug, Clone, Serialize)]
+#[command(name = "evaluator", version)]
+/// Scores the 8 models of a set (base, u, s, m, us, um, sm, usm) and writes
+/// SET/eval/: clean.csv (accuracy and null rate on the 10,000 test images),
+/// threshold.csv (correct / misclassified / unclassified on the FGSM threshold
+/// images), sweep.csv (the same over an epsilon grid), threshold_predictions.npy
+/// (float32 [8,N,2]: predicted class, 10 = null, and its probability), and
+/// meta.json last.
+///
+/// Sweep images are rebuilt as clip(source + eps * sign, 0, 1), the arithmetic
+/// adversary-gen uses.
+pub struct Config {
+    /// Artifacts root: reads data/, seed-NN/models/ and seed-NN/adversarial/fgsm/.
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Set seed (selects seed-NN).
+    #[arg(long)]
+    pub seed: u64,
+    /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
+    #[arg(long, default_value = "auto")]
+    #[serde(serialize_with = "serialize_display")]
+    pub device: DeviceChoice,
+    /// Images per forward pass (bounds memory only).
+    #[arg(long, default_value_t = 1000)]
+    pub chunk: i64,
+    /// Sweep epsilon step: the grid is 0, step, 2 step, ..., --eps-max.
+    #[arg(long, default_value_t = 0.02)]
+    pub eps_step: f64,
+    /// Sweep's largest epsilon.
+    #[arg(long, default_value_t = 1.0)]
+    pub eps_max: f64,
+    /// Score the sweep images adversary-gen saved with --save-sweep (their own grid)
+    /// instead of rebuilding them.
+    #[arg(long)]
+    pub use_saved_sweep: bool,
+    /// Threshold images the baseline may classify correctly before the run fails.
+    /// By construction it gets none right; a few could flip back only through
+    /// floating-point differences between devices.
+    #[arg(long, default_value_t = 0)]
+    pub baseline_tolerance: i64,
+    /// Torch intra-op threads (torch's default when absent).
+    #[arg(long)]
+    pub threads: Option<i32>,
+}
+
+fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+#[derive(Debug, Serialize)]
+struct Meta<'a> {
+    tool: &'static str,
+    version: &'static str,
+    set_seed: u64,
+    config: &'a Config,
+    device: String,
+    models: Vec<inputs::ModelEntry>,
+    fgsm_dir: String,
+    fgsm_meta_sha256: String,
+    n: i64,
+    sweep_eps: &'a [f32],
+    sweep_source: &'static str,
+    baseline_threshold: Counts,
+    clean_seconds: f64,
+    threshold_seconds: f64,
+    sweep_seconds: f64,
+    wall_seconds: f64,
+}
+
+/// Everything a run computed, for the caller's log and for tests.
+#[derive(Debug)]
+pub struct Summary {
+    pub out_dir: PathBuf,
+    pub clean: Vec<(String, Counts)>,
+    pub threshold: Vec<(String, Counts)>,
+    pub wall_seconds: f64,
+}
+
+fn write_lines(path: &Path, header: &str, rows: &[String]) -> Result<()> {
+    let mut text = String::from(header);
+    text.push('\n');
+    for r in rows {
+        text.push_str(r);
+        text.push('\n');
+    }
+    artifacts::write_atomic(path, |tmp| {
+        fs::write(tmp, &text).with_context(|| format!("cannot write {}", tmp.display()))
+    })
+}
+
+pub fn run(config: &Config) -> Result<Summary> {
+    let started = Instant::now();
+    if config.chunk < 1 {
+        bail!("--chunk must be at least 1");
+    }
+    if config.baseline_tolerance < 0 {
+        bail!("--baseline-tolerance must be at least 0");
+    }
+    let grid = if config.use_saved_sweep {
+        None
+    } else {
+        Some(fgsm::eps_grid(config.eps_step, config.eps_max)?)
+    };
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t);
+    }
+    let device = config.device.resolve()?;
+    let set = SetDir::new(&config.artifacts, config.seed);
+    let models = inputs::load_models(&set, device)?;
+    let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
+    let adv = inputs::load_fgsm(&set.fgsm_dir(), &test, &models[0], device)?;
+    let n = adv.len();
+    let (sweep_eps, saved_sweep) = match grid {
+        Some(g) => (g, None),
+        None => {
+            let (e, images) = inputs::load_saved_sweep(&adv.dir, n)?;
+            (e, Some(images.to_device(device)))
+        }
+    };
+
+    let t0 = Instant::now();
+    let clean: Vec<(String, Counts)> = models
+        .iter()
+        .map(|m| {
+            (
+                m.name.clone(),
+                Counts::of(&m.model.predict(&test.images, config.chunk), &test.labels),
+            )
+        })
+        .collect();
+    let clean_seconds = t0.elapsed().as_secs_f64();
+
+    let t0 = Instant::now();
+    let mut threshold = Vec::new();
+    let mut predictions = Vec::new();
+    for m in &models {
+        let (class, prob) = scores::predict_with_prob(&m.model, &adv.adv, config.chunk);
+        threshold.push((m.name.clone(), Counts::of(&class, &adv.labels)));
+        predictions.push(Tensor::stack(&[class.to_kind(Kind::Float), prob], 1));
+    }
+    let predictions = Tensor::stack(&predictions, 0);
+    let threshold_seconds = t0.elapsed().as_secs_f64();
+    let base = threshold[0].1;
+    if base.correct > config.baseline_tolerance {
+        bail!(
+            "the baseline {} classifies {} of the {n} threshold images in {} correctly, though the search \
+             made each one flip it (allowed: {}); the adversarial set does not match this model or device",
+            models[0].file.display(),
+            base.correct,
+            adv.dir.display(),
+            config.baseline_tolerance
+        );
+    }
+
+    let t0 = Instant::now();
+    let mut sweep: Vec<Vec<String>> = vec![Vec::new(); models.len()];
+    for (e, &eps) in sweep_eps.iter().enumerate() {
+        let images = match &saved_sweep {
+            Some(s) => s.get(e as i64),
+            None => fgsm::perturb_all(&adv.sources, &adv.signs, eps),
+        };
+        for (rows, m) in sweep.iter_mut().zip(&models) {
+            let c = Counts::of(&m.model.predict(&images, config.chunk), &adv.labels);
+            rows.push(scores::sweep_row(&m.name, eps, &c));
+        }
+    }
+    let sweep_seconds = t0.elapsed().as_secs_f64();
+
+    let out = set.eval_dir();
+    fs::create_dir_all(&out).with_context(|| format!("cannot create folder {}", out.display()))?;
+    let meta_path = out.join(META_FILE);
+    // Gone before the other files change, so a run that fails from here on leaves no
+    // meta.json beside a mix of old and new files.
+    if meta_path.exists() {
+        fs::remove_file(&meta_path)
+            .with_context(|| format!("cannot remove the old {}", meta_path.display()))?;
+    }
+    let clean_rows: Vec<String> = clean.iter().map(|(m, c)| scores::clean_row(m, c)).collect();
+    write_lines(&out.join("clean.csv"), scores::CLEAN_HEADER, &clean_rows)?;
+    let threshold_rows: Vec<String> = threshold
+        .iter()
+        .map(|(m, c)| scores::threshold_row(m, c))
+        .collect();
+    write_lines(
+        &out.join("threshold.csv"),
+        scores::THRESHOLD_HEADER,
+        &threshold_rows,
+    )?;
+    write_lines(
+        &out.join("sweep.csv"),
+        scores::SWEEP_HEADER,
+        &sweep.concat(),
+    )?;
+    npy::write(&out.join("threshold_predictions.npy"), &predictions)?;
+
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let meta = Meta {
+        tool: "evaluator",
+        version: env!("CARGO_PKG_VERSION"),
+        set_seed: config.seed,
+        config,
+        device: device_name(device),
+        models: models.iter().map(|m| m.entry()).collect(),
+        fgsm_dir: adv.dir.display().to_string(),
+        fgsm_meta_sha256: adv.meta_sha256.clone(),
+        n,
+        sweep_eps: &sweep_eps,
+        sweep_source: if saved_sweep.is_some() {
+            "sweep_images.npy"
+        } else {
+            "rebuilt"
+        },
+        baseline_threshold: base,
+        clean_seconds,
+        threshold_seconds,
+        sweep_seconds,
+        wall_seconds,
+    };
+    artifacts::write_json(&meta_path, &meta)?;
+    Ok(Summary {
+        out_dir: out,
+        clean,
+        threshold,
+        wall_seconds,
+    })
+}
