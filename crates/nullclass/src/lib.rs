@@ -11,3 +11,4 @@ pub mod fgsm;
 pub mod model;
 pub mod npy;
 pub mod nulls;
+pub mod ramp;

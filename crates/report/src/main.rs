@@ -1,12 +1,33 @@
-//! report: tables and figures aggregated over sets (issue 4).
-use clap::Parser;
+//! report: the figures and tables of the study. `toy` draws the ramp figures of
+//! the report's section 2; `study` aggregates the MNIST sets (issue 4).
 
-/// Aggregates every set's scores into tables, figures and one HTML page.
+mod fonts;
+mod toy;
+
+use clap::{Args, Parser, Subcommand};
+
 #[derive(Parser, Debug)]
-#[command(version, about)]
-struct Config {}
+#[command(version, about = "Figures and tables of the null-class study")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Figures 1-4 of the toy ramp study, from `trainer ramp`'s outputs.
+    Toy(toy::Config),
+    /// Tables, figures and one HTML page aggregated over every MNIST set.
+    Study(StudyConfig),
+}
+
+/// Placeholder until the study report exists.
+#[derive(Args, Debug)]
+struct StudyConfig {}
 
 fn main() -> anyhow::Result<()> {
-    let _config = Config::parse();
-    anyhow::bail!("report is not implemented yet")
+    match Cli::parse().command {
+        Command::Toy(config) => toy::run(&config),
+        Command::Study(_) => anyhow::bail!("report study is not implemented yet"),
+    }
 }
