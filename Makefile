@@ -99,8 +99,17 @@ $(foreach s,$(SETS),$(eval $(call SET_RULES,$(s))))
 report: $(EVALS) | build
 	@echo "report: not implemented yet"
 
-toy: | build
-	@echo "toy: not implemented yet"
+# The toy ramp study of the report's section 2 (about a minute on CPU).
+TOY_FLAGS ?=
+TOY_FIGS := $(ARTIFACTS)/report/toy/fig4_null_spaces.png
+toy: $(TOY_FIGS)
+$(ARTIFACTS)/ramp/%.json: $(STAMPS)/toy.txt | build
+	$(BIN)/trainer ramp --artifacts $(ARTIFACTS) --variant $* --device $(DEVICE) $(TOY_FLAGS)
+$(TOY_FIGS): $(ARTIFACTS)/ramp/base.json $(ARTIFACTS)/ramp/null.json | build
+	$(BIN)/report toy --artifacts $(ARTIFACTS)
+$(STAMPS)/toy.txt: FORCE
+	@mkdir -p $(@D)
+	@echo '$(TOY_FLAGS)' | cmp -s - $@ || echo '$(TOY_FLAGS)' > $@
 
 bench: build
 	$(MAKE) --no-print-directory $(DATA)
