@@ -74,3 +74,44 @@ pub fn centred(
     area.draw(&Text::new(text.to_string(), at, style))?;
     Ok(())
 }
+
+/// The mark beside a legend entry.
+#[derive(Clone, Copy, Debug)]
+pub enum Swatch {
+    Box(RGBColor),
+    Line(RGBColor),
+    Cross,
+}
+
+/// A one-line legend centred on `centre`, outside any chart so it never hides data.
+pub fn legend_row(area: &Area, centre: (i32, i32), items: &[(String, Swatch)]) -> Result<()> {
+    let style = TextStyle::from((FAMILY, LABEL));
+    let (mark, gap, pad) = (26, 8, 34);
+    let widths = items
+        .iter()
+        .map(|(text, _)| Ok(area.estimate_text_size(text, &style)?.0 as i32))
+        .collect::<Result<Vec<i32>>>()?;
+    let total: i32 =
+        widths.iter().map(|w| mark + gap + w).sum::<i32>() + pad * (items.len() as i32 - 1).max(0);
+    let (mut x, y) = (centre.0 - total / 2, centre.1);
+    for ((text, swatch), w) in items.iter().zip(widths) {
+        match *swatch {
+            Swatch::Box(c) => {
+                area.draw(&Rectangle::new([(x, y - 9), (x + mark, y + 9)], c.filled()))?
+            }
+            Swatch::Line(c) => area.draw(&PathElement::new(
+                vec![(x, y), (x + mark, y)],
+                c.stroke_width(4),
+            ))?,
+            Swatch::Cross => area.draw(&Cross::new((x + mark / 2, y), 7, BLACK.stroke_width(3)))?,
+        }
+        let at = (x + mark + gap, y);
+        area.draw(&Text::new(
+            text.clone(),
+            at,
+            style.pos(Pos::new(HPos::Left, VPos::Center)),
+        ))?;
+        x += mark + gap + w + pad;
+    }
+    Ok(())
+}

@@ -8,7 +8,10 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::aggregate::{Aggregate, BIN, BINS};
-use crate::canvas::{Area, BLUE, FAMILY, GREEN, GREY, LABEL, OUTCOME_COLOURS, SMALL, TITLE};
+use crate::canvas::{
+    centred, legend_row, Area, Swatch, BLUE, FAMILY, GREEN, GREY, LABEL, OUTCOME_COLOURS, SMALL,
+    TITLE,
+};
 use crate::published;
 use crate::sets::OUTCOMES;
 use crate::stats::{band, MeanStd};
@@ -31,18 +34,78 @@ struct Axes<'t> {
     y_desc: &'t str,
     /// Models along x: no numeric x labels, the names are drawn under the bars.
     models: bool,
+    /// Decimals of the y tick labels.
+    y_decimals: usize,
+    /// How many x tick labels at most.
+    x_ticks: usize,
+    /// A legend drawn in a row above the plot, where it cannot hide data.
+    legend: Vec<(String, Swatch)>,
+}
+
+impl<'t> Axes<'t> {
+    fn new(title: &'t str, x: Range<f64>, y: Range<f64>, x_desc: &'t str, y_desc: &'t str) -> Self {
+        Self {
+            title,
+            x,
+            y,
+            x_desc,
+            y_desc,
+            models: false,
+            y_decimals: 0,
+            x_ticks: 11,
+            legend: Vec::new(),
+        }
+    }
+
+    fn models(title: &'t str, y: Range<f64>, y_desc: &'t str) -> Self {
+        Self {
+            models: true,
+            ..Self::new(title, models_x(), y, "model", y_desc)
+        }
+    }
+
+    fn decimals(self, y_decimals: usize) -> Self {
+        Self { y_decimals, ..self }
+    }
+
+    fn legend(self, legend: Vec<(String, Swatch)>) -> Self {
+        Self { legend, ..self }
+    }
 }
 
 fn new_chart<'a, 'b>(area: &'a Area<'b>, axes: Axes) -> Result<Chart<'a, 'b>> {
+    // Title and legend are drawn here rather than by plotters, which would put its
+    // caption below the margin that makes room for the legend.
+    let (w, _) = area.dim_in_pixel();
+    let mut top = 14;
+    if !axes.title.is_empty() {
+        centred(
+            area,
+            axes.title,
+            (w as i32 / 2 + 35, top + 12),
+            LABEL + 4,
+            &BLACK,
+        )?;
+        top += 32;
+    }
+    if !axes.legend.is_empty() {
+        legend_row(area, (w as i32 / 2 + 35, top + 12), &axes.legend)?;
+        top += 32;
+    }
     let mut chart = ChartBuilder::on(area)
-        .caption(axes.title, (FAMILY, LABEL + 4))
         .margin(14)
+        .margin_top(top)
+        .margin_right(28)
         .x_label_area_size(if axes.models { 56 } else { 50 })
         .y_label_area_size(70)
         .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
+    let y_decimals = axes.y_decimals;
+    let y_format = move |v: &f64| format!("{v:.y_decimals$}");
     let mut mesh = chart.configure_mesh();
     mesh.x_desc(axes.x_desc)
         .y_desc(axes.y_desc)
+        .x_labels(axes.x_ticks)
+        .y_label_formatter(&y_format)
         .label_style((FAMILY, SMALL))
         .axis_desc_style((FAMILY, LABEL))
         .light_line_style(WHITE.mix(0.0));
@@ -148,21 +211,21 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
         .map(|c| c[0].mean - c[0].std.unwrap_or(0.0))
         .fold(f64::INFINITY, f64::min);
     let floor = ((lowest.min(published::BASE_CLEAN_ACCURACY) - 0.5).floor()).clamp(0.0, 99.0);
-    let mut chart = new_chart(
-        &left,
-        Axes {
-            title: "Accuracy",
-            x: models_x(),
-            y: floor..100.0,
-            x_desc: "model",
-            y_desc: "accuracy (%)",
-            models: true,
-        },
-    )?;
+    let base = published::BASE_CLEAN_ACCURACY;
+    let title = format!("Accuracy (axis from {floor:.0} %)");
+    let axes = Axes::models(&title, floor..100.0, "accuracy (%)")
+        .decimals(1)
+        .legend(vec![(
+            format!("published baseline {base:.2} %"),
+            Swatch::Line(BLACK),
+        )]);
+    let mut chart = new_chart(&left, axes)?;
     for (i, c) in agg.clean.iter().enumerate() {
         bar(&mut chart, i as f64, 0.6, floor, &c[0], GREEN)?;
+        // Above the whisker, so the error bar never crosses the number.
+        let top = (c[0].mean + c[0].std.unwrap_or(0.0)).max(floor);
         chart.draw_series(std::iter::once(
-            EmptyElement::at((i as f64, c[0].mean.max(floor)))
+            EmptyElement::at((i as f64, top))
                 + Text::new(
                     format!("{:.2}", c[0].mean),
                     (0, -6),
@@ -170,17 +233,12 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
                 ),
         ))?;
     }
-    let base = published::BASE_CLEAN_ACCURACY;
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![(-0.6, base), (7.6, base)],
-            8,
-            5,
-            BLACK.stroke_width(2),
-        ))?
-        .label(format!("published baseline {base:.2} %"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], BLACK.stroke_width(2)));
-    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
+    chart.draw_series(DashedLineSeries::new(
+        vec![(-0.6, base), (7.6, base)],
+        8,
+        5,
+        BLACK.stroke_width(2),
+    ))?;
 
     let highest = agg
         .clean
@@ -188,17 +246,17 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
         .map(|c| c[1].mean + c[1].std.unwrap_or(0.0))
         .fold(0.0, f64::max);
     let top = (highest * 1.25).max(1.0);
-    let mut chart = new_chart(
-        &right,
-        Axes {
-            title: "Null rate (null decisions on digits)",
-            x: models_x(),
-            y: 0.0..top,
-            x_desc: "model",
-            y_desc: "null rate (%)",
-            models: true,
-        },
-    )?;
+    let axes = Axes::models(
+        "Null rate (null decisions on digits)",
+        0.0..top,
+        "null rate (%)",
+    )
+    .decimals(1)
+    .legend(vec![(
+        "mean ± std over sets".to_string(),
+        Swatch::Box(BLUE),
+    )]);
+    let mut chart = new_chart(&right, axes)?;
     for (i, c) in agg.clean.iter().enumerate() {
         bar(&mut chart, i as f64, 0.6, 0.0, &c[1], BLUE)?;
     }
@@ -219,14 +277,13 @@ pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
     let top = hist.iter().map(|b| b.2).fold(1.0, f64::max) * 1.15;
     let mut chart = new_chart(
         &left,
-        Axes {
-            title: "Histogram",
-            x: 0.0..1.0,
-            y: 0.0..top,
-            x_desc: "epsilon threshold",
-            y_desc: "images per bin",
-            models: false,
-        },
+        Axes::new(
+            "Histogram",
+            0.0..1.0,
+            0.0..top,
+            "epsilon threshold",
+            "images per bin",
+        ),
     )?;
     let peak = published::THRESHOLD_PEAK;
     chart
@@ -264,14 +321,13 @@ pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
     let total = cum.last().map_or(1.0, |b| b.2).max(1.0);
     let mut chart = new_chart(
         &right,
-        Axes {
-            title: "Cumulative histogram",
-            x: 0.0..1.0,
-            y: 0.0..total * 1.05,
-            x_desc: "epsilon threshold",
-            y_desc: "images at or below",
-            models: false,
-        },
+        Axes::new(
+            "Cumulative histogram",
+            0.0..1.0,
+            0.0..total * 1.05,
+            "epsilon threshold",
+            "images at or below",
+        ),
     )?;
     let cut = published::THRESHOLD_CUT;
     let share = published::SHARE_BELOW_CUT;
@@ -314,23 +370,23 @@ pub fn fig10(root: &Area, agg: &Aggregate) -> Result<()> {
         ),
         (FAMILY, TITLE - 2),
     )?;
+    let mut legend: Vec<(String, Swatch)> = OUTCOMES
+        .iter()
+        .zip(OUTCOME_COLOURS)
+        .map(|(o, c)| (o.to_string(), Swatch::Box(c)))
+        .collect();
+    legend.push(("published mean".to_string(), Swatch::Cross));
     let mut chart = new_chart(
         &root,
-        Axes {
-            title: "",
-            x: models_x(),
-            y: 0.0..108.0,
-            x_desc: "model",
-            y_desc: "images (%)",
-            models: true,
-        },
+        Axes::models("", 0.0..105.0, "images (%)").legend(legend),
     )?;
     let width = 0.26;
+    let x = |i: usize, o: usize| i as f64 + (o as f64 - 1.0) * width;
     for (i, scores) in agg.threshold.iter().enumerate() {
         for (o, m) in scores.iter().enumerate() {
             bar(
                 &mut chart,
-                i as f64 + (o as f64 - 1.0) * width,
+                x(i, o),
                 width * 0.92,
                 0.0,
                 m,
@@ -338,31 +394,18 @@ pub fn fig10(root: &Area, agg: &Aggregate) -> Result<()> {
             )?;
         }
     }
-    for (o, name) in OUTCOMES.iter().enumerate() {
-        let colour = OUTCOME_COLOURS[o];
-        chart
-            .draw_series(std::iter::empty::<Rectangle<(f64, f64)>>())?
-            .label(name.to_string())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 16, y + 6)], colour.filled()));
-    }
     let markers: Vec<(f64, f64)> = Variant::ALL
         .iter()
         .enumerate()
         .flat_map(|(i, name)| {
-            (0..3).filter_map(move |o| {
-                published::threshold(name, o).map(|p| (i as f64 + (o as f64 - 1.0) * width, p.0))
-            })
+            (0..3).filter_map(move |o| published::threshold(name, o).map(|p| (x(i, o), p.0)))
         })
         .collect();
-    chart
-        .draw_series(
-            markers
-                .into_iter()
-                .map(|p| Cross::new(p, 7, BLACK.stroke_width(3))),
-        )?
-        .label("published mean")
-        .legend(|(x, y)| Cross::new((x + 8, y), 6, BLACK.stroke_width(3)));
-    legend(&mut chart, SeriesLabelPosition::UpperRight)?;
+    chart.draw_series(
+        markers
+            .into_iter()
+            .map(|p| Cross::new(p, 7, BLACK.stroke_width(3))),
+    )?;
     Ok(())
 }
 
@@ -382,14 +425,7 @@ fn long_name(name: &str) -> String {
 }
 
 fn sweep_axes<'t>(title: &'t str, y_desc: &'t str) -> Axes<'t> {
-    Axes {
-        title,
-        x: 0.0..1.0,
-        y: 0.0..102.0,
-        x_desc: "epsilon",
-        y_desc,
-        models: false,
-    }
+    Axes::new(title, 0.0..1.0, 0.0..102.0, "epsilon", y_desc)
 }
 
 /// Figure 18: per model, the three outcomes against epsilon, median and 25-75 % band.
@@ -401,15 +437,24 @@ pub fn fig18(root: &Area, agg: &Aggregate) -> Result<()> {
         ),
         (FAMILY, TITLE),
     )?;
-    for (m, panel) in root.split_evenly((2, 4)).iter().enumerate() {
+    let (w, _) = root.dim_in_pixel();
+    let (top, panels) = root.split_vertically(36);
+    let legend: Vec<(String, Swatch)> = OUTCOMES
+        .iter()
+        .zip(OUTCOME_COLOURS)
+        .map(|(o, c)| (o.to_string(), Swatch::Line(c)))
+        .collect();
+    legend_row(&top, (w as i32 / 2, 16), &legend)?;
+    for (m, panel) in panels.split_evenly((2, 4)).iter().enumerate() {
         let title = long_name(Variant::ALL[m]);
-        let mut chart = new_chart(panel, sweep_axes(&title, "images (%)"))?;
+        // Narrow panels: every 0.2, so the tick labels do not run together.
+        let axes = Axes {
+            x_ticks: 6,
+            ..sweep_axes(&title, "images (%)")
+        };
+        let mut chart = new_chart(panel, axes)?;
         for (o, curve) in agg.sweep[m].iter().enumerate() {
-            let label = if m == 0 { OUTCOMES[o] } else { "" };
-            band_series(&mut chart, &agg.sweep_eps, curve, OUTCOME_COLOURS[o], label)?;
-        }
-        if m == 0 {
-            legend(&mut chart, SeriesLabelPosition::MiddleRight)?;
+            band_series(&mut chart, &agg.sweep_eps, curve, OUTCOME_COLOURS[o], "")?;
         }
     }
     Ok(())
@@ -422,8 +467,11 @@ pub const FIG19_PANELS: [[&str; 2]; 3] = [["s", "us"], ["m", "um"], ["sm", "usm"
 /// Figure 19: misclassified share against epsilon, baseline vs null models.
 pub fn fig19(root: &Area, agg: &Aggregate) -> Result<()> {
     let root = root.titled(
-        &format!("Misclassified perturbed images, baseline vs null models: median and 25-75 % band over {} set(s)", agg.set_names.len()),
-        (FAMILY, TITLE - 4),
+        &format!(
+            "Misclassified perturbed images, baseline vs null models (u uniform, s shuffled, m mixed nulls): median and 25-75 % band over {} set(s)",
+            agg.set_names.len()
+        ),
+        (FAMILY, TITLE - 6),
     )?;
     let colours = [
         RGBColor(40, 40, 40),
@@ -433,18 +481,19 @@ pub fn fig19(root: &Area, agg: &Aggregate) -> Result<()> {
     for (panel, models) in root.split_evenly((1, 3)).iter().zip(FIG19_PANELS) {
         let names: Vec<&str> = std::iter::once("base").chain(models).collect();
         let title = format!("base vs {} and {}", models[0], models[1]);
-        let mut chart = new_chart(panel, sweep_axes(&title, "misclassified (%)"))?;
+        let legend = names
+            .iter()
+            .zip(colours)
+            .map(|(n, c)| (n.to_string(), Swatch::Line(c)))
+            .collect();
+        let mut chart = new_chart(
+            panel,
+            sweep_axes(&title, "misclassified (%)").legend(legend),
+        )?;
         for (name, colour) in names.iter().zip(colours) {
             let m = Variant::ALL.iter().position(|v| v == name).unwrap_or(0);
-            band_series(
-                &mut chart,
-                &agg.sweep_eps,
-                &agg.sweep[m][1],
-                colour,
-                &long_name(name),
-            )?;
+            band_series(&mut chart, &agg.sweep_eps, &agg.sweep[m][1], colour, "")?;
         }
-        legend(&mut chart, SeriesLabelPosition::UpperRight)?;
     }
     Ok(())
 }

@@ -10,11 +10,13 @@ use nullclass::nulls::{self, TILES_TEXT};
 use plotters::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::canvas::{centred, image, Area, FAMILY, GREY, LABEL, OUTCOME_COLOURS, SMALL, TITLE};
+use crate::canvas::{
+    centred, image, legend_row, Area, Swatch, FAMILY, GREY, LABEL, OUTCOME_COLOURS, SMALL, TITLE,
+};
 use crate::sets::Prediction;
 
-pub const FIG5_SIZE: (u32, u32) = (1180, 500);
-pub const GRID_SIZE: (u32, u32) = (1000, 1060);
+pub const FIG5_SIZE: (u32, u32) = (1180, 450);
+pub const GRID_SIZE: (u32, u32) = (1000, 1000);
 
 /// Seed of the null samples shown in Figure 5, so reruns draw the same figure.
 const FIG5_SEED: i64 = 5;
@@ -119,7 +121,7 @@ pub fn examples(
     let scale = 4;
     let side = 28 * scale;
     let border = 5;
-    let (cols, cell_w, cell_h) = (6, 160, 182);
+    let (cols, cell_w, cell_h) = (6, 160, 178);
     let left = (GRID_SIZE.0 as i32 - cols * cell_w) / 2;
     for (i, ((px, &label), &(predicted, p))) in
         images.iter().zip(labels).zip(predictions).enumerate()
@@ -139,20 +141,16 @@ pub fn examples(
         let text = format!("{}, {}, {p:.2}", label, class_name(predicted));
         centred(&root, &text, (x + side / 2, y - border - 14), LABEL, &BLACK)?;
     }
-    let y = 14 + 5 * cell_h + 24;
     let keys = ["correct", "misclassified", "unclassified (null)"];
-    let mut x = left + 40;
-    for (k, key) in keys.iter().enumerate() {
-        root.draw(&Rectangle::new(
-            [(x, y - 9), (x + 26, y + 9)],
-            OUTCOME_COLOURS[k].filled(),
-        ))?;
-        root.draw(&Text::new(
-            key.to_string(),
-            (x + 34, y - 10),
-            (FAMILY, LABEL),
-        ))?;
-        x += 240;
-    }
+    let legend: Vec<(String, Swatch)> = keys
+        .iter()
+        .zip(OUTCOME_COLOURS)
+        .map(|(k, c)| (k.to_string(), Swatch::Box(c)))
+        .collect();
+    legend_row(
+        &root,
+        (GRID_SIZE.0 as i32 / 2, 14 + 5 * cell_h + 22),
+        &legend,
+    )?;
     Ok(())
 }

@@ -38,6 +38,7 @@ pub struct Page {
 }
 
 const STYLE: &str = "
+* { box-sizing: border-box; }
 body { font-family: 'DejaVu Sans', Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1320px; padding: 12px 28px 60px; color: #1a1a1a; line-height: 1.45; }
 h1 { font-size: 1.7em; margin-bottom: 0.2em; }
 h2 { border-bottom: 2px solid #ddd; padding-bottom: 4px; margin-top: 1.8em; }

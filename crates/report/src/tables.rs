@@ -211,6 +211,9 @@ pub fn threshold(agg: &Aggregate) -> Table {
     }
 }
 
+/// Most sets whose own rows the displayed epsilon-threshold table shows.
+pub const PER_SET_ROWS: usize = 3;
+
 /// The epsilon-threshold distribution: per set, over sets, pooled, and published.
 pub fn eps_threshold(agg: &Aggregate) -> Table {
     let cut = published::THRESHOLD_CUT;
@@ -226,13 +229,17 @@ pub fn eps_threshold(agg: &Aggregate) -> Table {
             num(s.share_below_cut),
             format!("{:.3}", s.peak),
         ]);
-        display.rows.push(vec![
-            s.name.clone(),
-            s.n.to_string(),
-            format!("{:.3}", s.median),
-            format!("{:.1}", s.share_below_cut),
-            format!("{:.3}", s.peak),
-        ]);
+        // Thirty per-set rows would bury the summary: beyond a few sets they stay in
+        // the CSV only.
+        if agg.eps_sets.len() <= PER_SET_ROWS {
+            display.rows.push(vec![
+                s.name.clone(),
+                s.n.to_string(),
+                format!("{:.3}", s.median),
+                format!("{:.1}", s.share_below_cut),
+                format!("{:.3}", s.peak),
+            ]);
+        }
     }
     let over = |f: fn(&crate::aggregate::EpsSummary) -> f64| {
         MeanStd::of(&agg.eps_sets.iter().map(f).collect::<Vec<_>>())
