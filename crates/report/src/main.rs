@@ -1,10 +1,21 @@
 //! report: the figures and tables of the study. `toy` draws the ramp figures of
 //! the report's section 2; `study` aggregates the MNIST sets (issue 4).
 
+mod aggregate;
+mod canvas;
+mod charts;
 mod fonts;
+mod mosaics;
+mod page;
+mod provenance;
+mod published;
+mod sets;
+mod stats;
+mod study;
+mod tables;
 mod toy;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(version, about = "Figures and tables of the null-class study")]
@@ -18,16 +29,12 @@ enum Command {
     /// Figures 1-4 of the toy ramp study, from `trainer ramp`'s outputs.
     Toy(toy::Config),
     /// Tables, figures and one HTML page aggregated over every MNIST set.
-    Study(StudyConfig),
+    Study(study::Config),
 }
-
-/// Placeholder until the study report exists.
-#[derive(Args, Debug)]
-struct StudyConfig {}
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Toy(config) => toy::run(&config),
-        Command::Study(_) => anyhow::bail!("report study is not implemented yet"),
+        Command::Study(config) => study::run(&config),
     }
 }
