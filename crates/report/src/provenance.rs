@@ -37,6 +37,10 @@ pub fn set_list(names: &[String]) -> String {
     }
 }
 
+fn text(value: &Option<String>) -> String {
+    value.clone().unwrap_or_else(|| "n/a".into())
+}
+
 fn hours(seconds: f64) -> String {
     if seconds >= 3600.0 {
         format!("{:.2} h", seconds / 3600.0)
@@ -83,7 +87,6 @@ pub fn settings(
     let training_seconds: f64 = models().filter_map(|m| m.wall_seconds).sum();
     let mut ms_per_step: Vec<f64> = models().filter_map(|m| m.ms_per_step).collect();
     ms_per_step.sort_by(f64::total_cmp);
-    let attack_seconds: f64 = sets.iter().filter_map(|s| s.attack.wall_seconds).sum();
     let eps = &sets[0].sweep_eps;
     let versions = distinct(models().map(|m| {
         let v: Vec<String> = m.versions.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -163,31 +166,31 @@ pub fn settings(
             ),
         ),
         (
-            "Attack devices".into(),
-            distinct(
-                sets.iter()
-                    .map(|s| s.attack.device.clone().unwrap_or_else(|| "n/a".into())),
+            "Attack and evaluation devices".into(),
+            format!(
+                "{}; {}",
+                distinct(sets.iter().map(|s| text(&s.attack.device))),
+                distinct(sets.iter().map(|s| text(&s.eval.device)))
             ),
         ),
         (
             "Versions".into(),
             format!(
-                "{versions}; adversary-gen {}",
-                distinct(
-                    sets.iter()
-                        .map(|s| s.attack.version.clone().unwrap_or_else(|| "n/a".into()))
-                )
+                "{versions}; adversary-gen {}; evaluator {}",
+                distinct(sets.iter().map(|s| text(&s.attack.version))),
+                distinct(sets.iter().map(|s| text(&s.eval.version)))
             ),
         ),
         (
             "Compute".into(),
             format!(
-                "training {} in all ({} per step, median), attacks {} in all",
+                "training {} in all ({} per step, median), attacks {}, evaluation {}",
                 hours(training_seconds),
                 ms_per_step
                     .get(ms_per_step.len() / 2)
                     .map_or("n/a".into(), |m| format!("{m:.1} ms")),
-                hours(attack_seconds)
+                hours(sets.iter().filter_map(|s| s.attack.wall_seconds).sum()),
+                hours(sets.iter().filter_map(|s| s.eval.wall_seconds).sum())
             ),
         ),
         (

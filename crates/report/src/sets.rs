@@ -32,6 +32,8 @@ pub fn required_files() -> Vec<String> {
             "eval/threshold.csv",
             "eval/sweep.csv",
             "eval/threshold_predictions.npy",
+            // Written last by the evaluator: without it the scores may be half-written.
+            "eval/meta.json",
             "adversarial/fgsm/labels.npy",
             "adversarial/fgsm/eps_threshold.npy",
             "adversarial/fgsm/adv_images.npy",
@@ -85,9 +87,9 @@ impl ModelRecord {
     }
 }
 
-/// What the report shows of adversary-gen's meta.json.
+/// What the report shows of adversary-gen's and the evaluator's meta.json.
 #[derive(Debug, Default, Deserialize)]
-pub struct AttackMeta {
+pub struct ToolMeta {
     pub device: Option<String>,
     pub version: Option<String>,
     pub wall_seconds: Option<f64>,
@@ -121,7 +123,8 @@ pub struct Set {
     /// Per model, per epsilon of `sweep_eps`.
     pub sweep: Vec<Vec<Counts>>,
     pub eps_threshold: Vec<f64>,
-    pub attack: AttackMeta,
+    pub attack: ToolMeta,
+    pub eval: ToolMeta,
     pub examples: Examples,
 }
 
@@ -205,7 +208,8 @@ fn read_set(name: &str, dir: &Path) -> Result<Set> {
     let clean = read_clean(&dir.join("eval/clean.csv"))?;
     let threshold = read_threshold(&dir.join("eval/threshold.csv"), n)?;
     let (sweep_eps, sweep) = read_sweep(&dir.join("eval/sweep.csv"), n)?;
-    let attack: AttackMeta = read_json(&dir.join("adversarial/fgsm/meta.json"))?;
+    let attack: ToolMeta = read_json(&dir.join("adversarial/fgsm/meta.json"))?;
+    let eval: ToolMeta = read_json(&dir.join("eval/meta.json"))?;
     let examples = read_examples(dir, n as i64)?;
     Ok(Set {
         name: name.to_string(),
@@ -216,6 +220,7 @@ fn read_set(name: &str, dir: &Path) -> Result<Set> {
         sweep,
         eps_threshold,
         attack,
+        eval,
         examples,
     })
 }

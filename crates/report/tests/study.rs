@@ -119,6 +119,10 @@ fn make_set(root: &Path, set: usize) -> PathBuf {
     write(&dir.join("eval/clean.csv"), &clean);
     write(&dir.join("eval/threshold.csv"), &threshold);
     write(&dir.join("eval/sweep.csv"), &sweep);
+    write(
+        &dir.join("eval/meta.json"),
+        r#"{"device": "cpu", "version": "0.1.0", "wall_seconds": 2.0}"#,
+    );
 
     let labels: Vec<i64> = (0..N).map(|i| i % 10).collect();
     let mut predictions = Vec::new();
