@@ -41,11 +41,13 @@ THREAD_FLAG := $(if $(THREADS),--threads $(THREADS),)
 model_files = $(foreach v,$(VARIANTS),$(ARTIFACTS)/$(1)/models/$(v).json)
 MODELS := $(foreach s,$(SETS),$(call model_files,$(s)))
 ATTACKS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/adversarial/fgsm/meta.json)
-EVALS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/eval/sweep.csv)
+EVALS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/eval/meta.json)
+REPORT := $(ARTIFACTS)/report/index.html
 
 .PHONY: all demo test setup build models attacks eval report toy bench clean-demo FORCE
 
 all: models attacks eval report toy
+	@echo "report: $(REPORT)"
 
 setup:
 	scripts/setup.sh
@@ -90,14 +92,15 @@ define SET_RULES
 $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json: $(ARTIFACTS)/$(1)/models/base.json $(STAMPS)/attack.txt | build
 	$(BIN)/adversary-gen --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(N_ADV) \
 	  --device $(DEVICE) $(ATTACK_FLAGS)
-$(ARTIFACTS)/$(1)/eval/sweep.csv: $(call model_files,$(1)) $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json \
+$(ARTIFACTS)/$(1)/eval/meta.json: $(call model_files,$(1)) $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json \
 	  $(STAMPS)/eval.txt | build
 	$(BIN)/evaluator --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) $(EVAL_FLAGS)
 endef
 $(foreach s,$(SETS),$(eval $(call SET_RULES,$(s))))
 
-report: $(EVALS) | build
-	@echo "report: not implemented yet"
+report: $(REPORT)
+$(REPORT): $(EVALS) $(DATA) | build
+	$(BIN)/report study --artifacts $(ARTIFACTS)
 
 # The toy ramp study of the report's section 2 (about a minute on CPU).
 TOY_FLAGS ?=
