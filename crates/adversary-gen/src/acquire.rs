@@ -29,6 +29,16 @@ pub struct Acquired {
     pub forwards: i64,
 }
 
+/// One batch's acquired images.
+struct Kept {
+    images: Tensor,
+    labels: Tensor,
+    test_indices: Tensor,
+    signs: Tensor,
+    threshold: Tensor,
+    lower: Tensor,
+}
+
 /// What happened to the test images walked before the N-th was acquired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
@@ -70,7 +80,7 @@ pub fn acquire<M: ModuleT>(
 ) -> Result<Acquired> {
     let total = test.len();
     let mut statuses: Vec<i64> = Vec::new();
-    let mut kept: Vec<(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)> = Vec::new();
+    let mut kept: Vec<Kept> = Vec::new();
     let (mut found, mut start, mut max_rounds, mut forwards) = (0i64, 0i64, 0usize, 0i64);
     while found < n && start < total {
         let missing = n - found;
@@ -85,14 +95,14 @@ pub fn acquire<M: ModuleT>(
         found += idx.size()[0];
         let test_index =
             Tensor::arange_start(start, start + len, (Kind::Int64, part.labels.device()));
-        kept.push((
-            part.images.index_select(0, &idx),
-            part.labels.index_select(0, &idx),
-            test_index.index_select(0, &idx),
-            signs.index_select(0, &idx),
-            result.threshold.index_select(0, &idx),
-            result.lower.index_select(0, &idx),
-        ));
+        kept.push(Kept {
+            images: part.images.index_select(0, &idx),
+            labels: part.labels.index_select(0, &idx),
+            test_indices: test_index.index_select(0, &idx),
+            signs: signs.index_select(0, &idx),
+            threshold: result.threshold.index_select(0, &idx),
+            lower: result.lower.index_select(0, &idx),
+        });
         statuses.extend(status);
         start += len;
         eprintln!(
@@ -111,17 +121,17 @@ pub fn acquire<M: ModuleT>(
             search.max_eps
         );
     }
-    let cat = |pick: fn(&(Tensor, Tensor, Tensor, Tensor, Tensor, Tensor)) -> &Tensor| {
+    let cat = |pick: fn(&Kept) -> &Tensor| {
         let parts: Vec<&Tensor> = kept.iter().map(pick).collect();
         Tensor::cat(&parts, 0).narrow(0, 0, n)
     };
     Ok(Acquired {
-        images: cat(|k| &k.0),
-        labels: cat(|k| &k.1),
-        test_indices: cat(|k| &k.2),
-        signs: cat(|k| &k.3),
-        threshold: cat(|k| &k.4),
-        lower: cat(|k| &k.5),
+        images: cat(|k| &k.images),
+        labels: cat(|k| &k.labels),
+        test_indices: cat(|k| &k.test_indices),
+        signs: cat(|k| &k.signs),
+        threshold: cat(|k| &k.threshold),
+        lower: cat(|k| &k.lower),
         counts,
         max_rounds,
         forwards,

@@ -1,6 +1,7 @@
 //! Scoring predictions: correct, misclassified (another digit) or unclassified (the
 //! null class), and the CSV rows that carry them.
 
+use anyhow::Result;
 use nullclass::model::{LoadedModel, NULL_CLASS};
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -30,6 +31,24 @@ impl Counts {
             misclassified: n - correct - unclassified,
             unclassified,
         }
+    }
+
+    /// Counts for each row of predictions `[G,N]` against the same labels `[N]`.
+    pub fn per_row(predictions: &Tensor, labels: &Tensor) -> Result<Vec<Self>> {
+        let n = labels.size()[0];
+        let sum = |t: Tensor| Vec::<i64>::try_from(t.sum_dim_intlist(1, false, Kind::Int64));
+        let correct = sum(predictions.eq_tensor(&labels.unsqueeze(0)))?;
+        let unclassified = sum(predictions.eq(NULL_CLASS))?;
+        Ok(correct
+            .into_iter()
+            .zip(unclassified)
+            .map(|(correct, unclassified)| Self {
+                n,
+                correct,
+                misclassified: n - correct - unclassified,
+                unclassified,
+            })
+            .collect())
     }
 
     pub fn accuracy(&self) -> f64 {

@@ -65,7 +65,7 @@ impl SearchConfig {
             );
         }
         // Below about 1e-6 float32 epsilons can no longer split a bracket near 1.
-        if !(self.tolerance >= 1e-6) {
+        if self.tolerance.is_nan() || self.tolerance < 1e-6 {
             bail!(
                 "the search tolerance must be at least 1e-6, not {}",
                 self.tolerance
