@@ -269,6 +269,17 @@ fn bad_input_names_the_file_and_writes_nothing() {
     npy::write(&adv, &(t + 0.001).clamp(0.0, 1.0)).unwrap();
     fails_naming("adv_images.npy");
 
+    // Images the baseline still gets right are not threshold images.
+    let dir = set.fgsm_dir();
+    let (src, signs) = (
+        npy::read(&dir.join("source_images.npy")).unwrap(),
+        npy::read(&dir.join("signed_grads.npy")).unwrap(),
+    );
+    let tiny = Tensor::full([4], 1e-6, (Kind::Float, Device::Cpu));
+    npy::write(&dir.join("eps_threshold.npy"), &tiny).unwrap();
+    npy::write(&adv, &nullclass::fgsm::perturb(&src, &signs, &tiny)).unwrap();
+    fails_naming("does not fit this model");
+
     fs::remove_dir_all(set.fgsm_dir()).unwrap();
     fails_naming("run adversary-gen first");
 }
