@@ -12,3 +12,4 @@ pub mod model;
 pub mod npy;
 pub mod nulls;
 pub mod ramp;
+pub mod stacked;

@@ -92,6 +92,32 @@ impl ModuleT for MnistCnn {
     }
 }
 
+impl MnistCnn {
+    /// Training forward with dropout masks given rather than drawn: `keep1` covers the
+    /// pooled conv features (`[N,9216]` or `[N,64,12,12]`), `keep2` the hidden layer
+    /// (`[N,128]`), each holding 0 or 1/(1-p). Drawing the masks outside lets the
+    /// trainer take them from a counter-based stream that the stacked trainer
+    /// reproduces exactly ([`crate::stacked`]). `None` is the inference forward.
+    pub fn forward_masked(&self, xs: &Tensor, keep: Option<(&Tensor, &Tensor)>) -> Tensor {
+        let mut x = xs.view([-1, 1, 28, 28]).apply(&self.conv1);
+        x = x.relu_();
+        x = x.apply(&self.conv2);
+        x = x.relu_();
+        x = x.max_pool2d_default(2);
+        if let Some((keep1, _)) = keep {
+            // Not `*=`: in place would overwrite what autograd saved.
+            x = x.g_mul(&keep1.view([-1, 64, 12, 12]));
+        }
+        x = x.flatten(1, -1);
+        x = x.apply(&self.fc1);
+        x = x.relu_();
+        if let Some((_, keep2)) = keep {
+            x = x.g_mul(&keep2.view([-1, 128]));
+        }
+        x.apply(&self.fc2)
+    }
+}
+
 /// A model with its variables, ready for inference or training.
 pub struct LoadedModel {
     pub vs: nn::VarStore,

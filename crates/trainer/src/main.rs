@@ -4,6 +4,7 @@
 mod nulls_dump;
 mod ramp;
 mod train;
+mod train_set;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Train one model of one set (paper settings by default).
     Train(train::Config),
+    /// Train the models of a set (or of several sets) in lockstep as one wide network.
+    TrainSet(train_set::Config),
     /// Write generated null samples to .npy, with their types.
     Nulls(nulls_dump::Config),
     /// Train the toy ramp model of section 2 and probe its decision spaces.
@@ -28,6 +31,7 @@ enum Command {
 fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Train(config) => train::run(&config),
+        Command::TrainSet(config) => train_set::run(&config),
         Command::Nulls(config) => nulls_dump::run(&config),
         Command::Ramp(config) => ramp::run(&config),
     }

@@ -1,8 +1,15 @@
 //! `trainer train`: one model of one set, at the paper's settings by default
-//! (method-notes.md, "Training regime").
+//! (method-notes.md, "Training regime"), and the training loop it shares with
+//! `trainer train-set` (K models in lockstep, [`crate::train_set`]).
+//!
+//! Randomness: a model's weights come from torch's generator seeded with its torch
+//! seed; everything drawn during training (batches, nulls, dropout masks) and the
+//! validation set come from counter-based streams keyed by that seed and the step
+//! ([`nullclass::stacked::streams`]). A model therefore sees the same numbers
+//! whether it is trained alone or beside others, on any device.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -11,11 +18,20 @@ use indicatif::{ProgressBar, ProgressStyle};
 use nullclass::artifacts::{self, SetDir};
 use nullclass::dataset::{Mnist, Split};
 use nullclass::device::{device_name, DeviceChoice};
-use nullclass::model::{LoadedModel, NULL_CLASS};
-use nullclass::nulls::{Batch, BatchMaker, NullConfig, Variant, TILES_CODE, TILES_TEXT};
+use nullclass::model::{LoadedModel, MnistCnn, NULL_CLASS, NUM_CLASSES};
+use nullclass::nulls::{NullConfig, Variant, TILES_CODE, TILES_TEXT};
+use nullclass::stacked::batches::StackBatches;
+use nullclass::stacked::net::save_model;
+use nullclass::stacked::streams::{keep_mask, Purpose};
 use serde::Serialize;
-use tch::nn::{ModuleT, OptimizerConfig};
-use tch::{Kind, Tensor};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Reduction, Tensor};
+
+/// Dropout rates of the report's Table 1.
+const DROP_CONV: f64 = 0.25;
+const DROP_DENSE: f64 = 0.5;
+const POOLED: i64 = 9216;
+const HIDDEN: i64 = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -27,18 +43,31 @@ pub enum Validation {
     Holdout,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// float32, as the published models.
+    F32,
+    /// float64 parameters and activations: for the tests that compare the stacked
+    /// and single paths to rounding (checkpoints are then float64).
+    F64,
+}
+
+impl Precision {
+    fn kind(self) -> Kind {
+        match self {
+            Self::F32 => Kind::Float,
+            Self::F64 => Kind::Double,
+        }
+    }
+}
+
+/// Settings shared by `train` and `train-set`: all but which models.
 #[derive(Args, Debug, Clone, Serialize)]
-pub struct Config {
+pub struct Settings {
     /// Artifacts root: reads data/mnist.safetensors, writes seed-NN/models/.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
-    /// Set seed; each variant's random streams derive from (seed, variant).
-    #[arg(long)]
-    pub seed: u64,
-    /// Which model of the set: base, u, s, m, us, um, sm or usm.
-    #[arg(long)]
-    #[serde(serialize_with = "serialize_display")]
-    pub variant: Variant,
     #[arg(long, default_value_t = 20)]
     pub epochs: usize,
     /// Steps per epoch (1875 = 60,000 samples at batch 32).
@@ -72,6 +101,23 @@ pub struct Config {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
+    /// Arithmetic of training (f64 is for tests).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    pub precision: Precision,
+}
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct Config {
+    /// Set seed; each variant's random streams derive from (seed, variant).
+    #[arg(long)]
+    pub seed: u64,
+    /// Which model of the set: base, u, s, m, us, um, sm or usm.
+    #[arg(long)]
+    #[serde(serialize_with = "serialize_display")]
+    pub variant: Variant,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub settings: Settings,
 }
 
 fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
@@ -86,9 +132,6 @@ fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
 pub fn variant_seed(set_seed: u64, variant: &Variant) -> i64 {
     (set_seed * 100 + variant.index()) as i64
 }
-
-/// Salt for the validation set's stream, so it does not shift the training stream.
-const VALIDATION_SALT: i64 = 7_777_777;
 
 #[derive(Debug, Serialize, Clone)]
 pub struct EpochRecord {
@@ -111,12 +154,19 @@ struct ModelReport<'a> {
     device: String,
     threads: i32,
     versions: Versions,
+    /// `single` (trainer train) or `stacked-<conv1>` (trainer train-set).
+    training_path: &'a str,
+    /// Models trained in lockstep with this one, itself included (1 when single).
+    lockstep_models: usize,
     history: &'a [EpochRecord],
     best_epoch: usize,
     best_val_loss: f64,
     clean_test_accuracy: f64,
     clean_null_rate: f64,
+    /// Wall time of the whole run (all lockstep models together).
     wall_seconds: f64,
+    /// Training time (validation excluded) per step, divided by the lockstep models:
+    /// this model's share.
     ms_per_step: f64,
     checkpoint_sha256: String,
 }
@@ -125,26 +175,6 @@ struct ModelReport<'a> {
 struct Versions {
     nullclass: &'static str,
     tch: &'static str,
-}
-
-/// Mean loss and accuracy of `model` over a fixed set, without dropout.
-fn evaluate(model: &LoadedModel, set: &Batch, chunk: i64) -> (f64, f64) {
-    let n = set.labels.size()[0];
-    let mut loss_sum = 0.0;
-    let mut correct = 0i64;
-    for s in (0..n).step_by(chunk as usize) {
-        let len = chunk.min(n - s);
-        let logits = model.logits(&set.images.narrow(0, s, len));
-        let labels = set.labels.narrow(0, s, len);
-        loss_sum += f64::try_from(logits.cross_entropy_for_logits(&labels)).unwrap_or(f64::NAN)
-            * len as f64;
-        correct += logits
-            .argmax(1, false)
-            .eq_tensor(&labels)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
-    }
-    (loss_sum / n as f64, correct as f64 / n as f64)
 }
 
 /// Clean test accuracy and the share of clean test images put in the null class.
@@ -160,122 +190,290 @@ pub fn clean_scores(model: &LoadedModel, test: &Split) -> (f64, f64) {
     (acc, null)
 }
 
-fn snapshot(model: &LoadedModel) -> Vec<(String, Tensor)> {
-    let mut vars: Vec<_> = model
-        .vs
-        .variables()
-        .into_iter()
-        .map(|(k, v)| (k, v.detach().copy()))
-        .collect();
-    vars.sort_by(|a, b| a.0.cmp(&b.0));
-    vars
+/// One model of a run: which set, which variant.
+#[derive(Clone, Debug)]
+pub struct ModelSpec {
+    pub seed: u64,
+    pub variant: Variant,
 }
 
-fn restore(model: &LoadedModel, snap: &[(String, Tensor)]) {
-    let mut vars = model.vs.variables();
-    tch::no_grad(|| {
-        for (name, t) in snap {
-            if let Some(v) = vars.get_mut(name) {
-                v.copy_(t);
-            }
-        }
-    });
+impl ModelSpec {
+    pub fn torch_seed(&self) -> i64 {
+        variant_seed(self.seed, &self.variant)
+    }
+
+    fn label(&self) -> String {
+        format!("seed-{:02}/{}", self.seed, self.variant)
+    }
+}
+
+/// K models as the training loop sees them: one forward over `[K,B,1,28,28]`
+/// inputs giving `[K,B,11]` logits, with per-model dropout keep masks `[K,B,9216]`
+/// and `[K,B,128]`.
+pub trait Trainee {
+    fn var_store(&self) -> &nn::VarStore;
+    fn forward(&self, xs: &Tensor, keep: Option<(&Tensor, &Tensor)>) -> Tensor;
+    /// Model k's parameters under the checkpoint names, as detached copies.
+    fn model_tensors(&self, k: i64) -> Vec<(String, Tensor)>;
+}
+
+/// The slow path: one MnistCnn, exactly as the evaluator and PyTorch run it.
+pub struct Single(pub LoadedModel);
+
+impl Trainee for Single {
+    fn var_store(&self) -> &nn::VarStore {
+        &self.0.vs
+    }
+
+    fn forward(&self, xs: &Tensor, keep: Option<(&Tensor, &Tensor)>) -> Tensor {
+        let x = xs.get(0);
+        let keep = keep.map(|(a, b)| (a.get(0), b.get(0)));
+        self.0
+            .net
+            .forward_masked(&x, keep.as_ref().map(|(a, b)| (a, b)))
+            .unsqueeze(0)
+    }
+
+    fn model_tensors(&self, k: i64) -> Vec<(String, Tensor)> {
+        assert_eq!(k, 0, "a single model is model 0");
+        let vars = self.0.vs.variables();
+        MnistCnn::parameter_shapes()
+            .iter()
+            .map(|(name, _)| (name.to_string(), vars[*name].detach().copy()))
+            .collect()
+    }
 }
 
 pub fn run(config: &Config) -> Result<()> {
-    let start = Instant::now();
-    if let Some(t) = config.threads {
-        tch::set_num_threads(t);
-    }
-    if config.epochs == 0 || config.steps == 0 || config.batch <= 0 {
-        bail!("--epochs, --steps and --batch must be positive");
-    }
-    if !(0.0..=1.0).contains(&config.null_prob) {
-        bail!("--null-prob must be within [0, 1]");
-    }
-    let device = config.device.resolve()?;
-    let set = SetDir::new(&config.artifacts, config.seed);
-    let variant = &config.variant;
-    let mnist = Mnist::load(&artifacts::mnist_file(&config.artifacts))?;
+    let spec = ModelSpec {
+        seed: config.seed,
+        variant: config.variant.clone(),
+    };
+    train_models(&config.settings, &[spec], "single", |mut models, _| {
+        Ok(Box::new(Single(models.remove(0))))
+    })
+}
+
+/// Data of a run, on the training device.
+struct Data {
+    train: Split,
+    val_pool: Split,
+    test: Split,
+}
+
+fn load_data(settings: &Settings, device: Device) -> Result<Data> {
+    let mnist = Mnist::load(&artifacts::mnist_file(&settings.artifacts))?;
     let train_all = mnist.train(device);
-    let (train, val_pool) = match config.validation {
+    let (train, val_pool) = match settings.validation {
         Validation::Test => (train_all.head(train_all.len()), mnist.test(device)),
         Validation::Holdout => {
-            let keep = train_all.len() - config.holdout;
-            if config.holdout <= 0 || keep <= config.batch {
+            let keep = train_all.len() - settings.holdout;
+            if settings.holdout <= 0 || keep <= settings.batch {
                 bail!(
                     "--holdout {} leaves too few training images",
-                    config.holdout
+                    settings.holdout
                 );
             }
-            (train_all.head(keep), train_all.slice(keep, config.holdout))
+            (
+                train_all.head(keep),
+                train_all.slice(keep, settings.holdout),
+            )
         }
     };
-    let val_pool = val_pool.head(config.val_limit.unwrap_or(i64::MAX));
-    let tile_sizes = if config.text_tiles {
+    Ok(Data {
+        train,
+        val_pool: val_pool.head(settings.val_limit.unwrap_or(i64::MAX)),
+        test: mnist.test(device),
+    })
+}
+
+/// Per-item cross-entropy `[K,N]` of logits `[K,N,11]`.
+fn item_losses(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let size = logits.size();
+    logits
+        .view([-1, NUM_CLASSES])
+        .cross_entropy_loss::<Tensor>(&labels.reshape([-1]), None, Reduction::None, -100, 0.0)
+        .view([size[0], size[1]])
+}
+
+/// Mean loss and accuracy of every model on its own fixed validation set.
+fn validate(net: &dyn Trainee, val: &StackBatches, kind: Kind, batch: i64) -> (Vec<f64>, Vec<f64>) {
+    let k = val.models();
+    let device = net.var_store().device();
+    // About 1024 items per forward, whatever K: bounds the activations' memory.
+    let per_chunk = (1024 / (k * batch)).max(1);
+    let mut loss = Tensor::zeros([k], (Kind::Double, device));
+    let mut correct = Tensor::zeros([k], (Kind::Int64, device));
+    tch::no_grad(|| {
+        for first in (0..val.sequential_batches()).step_by(per_chunk as usize) {
+            let b = val.sequential(first, per_chunk);
+            let logits = net.forward(&b.images.to_kind(kind), None);
+            loss += item_losses(&logits, &b.labels).sum_dim_intlist(1, false, Kind::Double);
+            correct += logits
+                .argmax(2, false)
+                .eq_tensor(&b.labels)
+                .sum_dim_intlist(1, false, Kind::Int64);
+        }
+    });
+    let n = val.pool_len() as f64;
+    let loss = Vec::<f64>::try_from(loss / n).unwrap_or_default();
+    let acc = Vec::<f64>::try_from(correct.to_kind(Kind::Double) / n).unwrap_or_default();
+    (loss, acc)
+}
+
+/// A model's epoch with the lowest validation loss so far, and its weights.
+struct Best {
+    epoch: usize,
+    val_loss: f64,
+    weights: Vec<(String, Tensor)>,
+}
+
+/// Trains `specs` in lockstep through the network `build` makes from their freshly
+/// initialised models, and writes every model's checkpoints, history and JSON.
+/// Models whose loss stops being finite get no artifacts; the others are finished.
+pub fn train_models<F>(
+    settings: &Settings,
+    specs: &[ModelSpec],
+    path_name: &str,
+    build: F,
+) -> Result<()>
+where
+    F: FnOnce(Vec<LoadedModel>, Device) -> Result<Box<dyn Trainee>>,
+{
+    let start = Instant::now();
+    if let Some(t) = settings.threads {
+        tch::set_num_threads(t);
+    }
+    if settings.epochs == 0 || settings.steps == 0 || settings.batch <= 0 {
+        bail!("--epochs, --steps and --batch must be positive");
+    }
+    if !(0.0..=1.0).contains(&settings.null_prob) {
+        bail!("--null-prob must be within [0, 1]");
+    }
+    let device = settings.device.resolve()?;
+    let kind = settings.precision.kind();
+    let data = load_data(settings, device)?;
+    let tile_sizes = if settings.text_tiles {
         TILES_TEXT.to_vec()
     } else {
         TILES_CODE.to_vec()
     };
     let null_config = NullConfig {
-        null_prob: config.null_prob,
+        null_prob: settings.null_prob,
         tile_sizes: tile_sizes.clone(),
     };
+    let k = specs.len();
+    let variants: Vec<Variant> = specs.iter().map(|s| s.variant.clone()).collect();
+    let seeds: Vec<i64> = specs.iter().map(ModelSpec::torch_seed).collect();
+    let batches = StackBatches::new(&data.train, &variants, &seeds, &null_config, settings.batch)
+        .context("training batches")?;
+    let val = StackBatches::new(
+        &data.val_pool,
+        &variants,
+        &seeds,
+        &null_config,
+        settings.batch,
+    )
+    .context("validation set")?;
 
-    let torch_seed = variant_seed(config.seed, variant);
-    tch::manual_seed(torch_seed.wrapping_add(VALIDATION_SALT));
-    let val_set =
-        BatchMaker::new(&val_pool, variant, null_config.clone()).sequential_set(config.batch);
-
-    tch::manual_seed(torch_seed);
-    let model = LoadedModel::fresh(device);
-    let mut opt = tch::nn::Adam {
+    let models = specs
+        .iter()
+        .map(|s| {
+            tch::manual_seed(s.torch_seed());
+            let mut m = LoadedModel::fresh(device);
+            if kind == Kind::Double {
+                m.vs.double();
+            }
+            m
+        })
+        .collect();
+    let net = build(models, device)?;
+    let mut opt = nn::Adam {
         beta1: 0.9,
         beta2: 0.999,
         wd: 0.0,
         eps: 1e-8,
         amsgrad: false,
     }
-    .build(&model.vs, config.lr)
+    .build(net.var_store(), settings.lr)
     .context("cannot build the Adam optimiser")?;
-    let maker = BatchMaker::new(&train, variant, null_config);
 
-    let total = (config.epochs * config.steps) as u64;
+    let names = if k == 1 {
+        specs[0].label()
+    } else {
+        format!("{} models of seed-{:02}..", k, specs[0].seed)
+    };
+    let total = (settings.epochs * settings.steps) as u64;
     let bar = ProgressBar::new(total);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
             .context("progress bar template")?,
     );
-    bar.set_prefix(format!("seed-{:02}/{}", config.seed, variant));
+    bar.set_prefix(names);
+    let say = |line: String| {
+        // A hidden bar (output not a terminal, as under make -j or nohup) prints nothing.
+        if bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            bar.println(line);
+        }
+    };
 
-    let mut history = Vec::with_capacity(config.epochs);
-    let mut best: Option<(usize, f64, Vec<(String, Tensor)>)> = None;
+    let batch = settings.batch;
+    let ki = k as i64;
+    let mut history: Vec<Vec<EpochRecord>> = vec![Vec::with_capacity(settings.epochs); k];
+    let mut best: Vec<Option<Best>> = (0..k).map(|_| None).collect();
+    let mut diverged: Vec<Option<String>> = vec![None; k];
     // Time in training steps alone (validation excluded), for ms/step.
     let mut step_seconds = 0.0;
-    for epoch in 1..=config.epochs {
+    for epoch in 1..=settings.epochs {
         let epoch_start = Instant::now();
-        // Summed on the device and read once per epoch (and for the progress bar),
-        // so the step itself never waits on the host.
-        let mut loss_sum = Tensor::zeros([], (Kind::Double, device));
-        let mut correct = Tensor::zeros([], (Kind::Int64, device));
-        for step in 1..=config.steps {
-            let batch = maker.random_batch(config.batch);
-            let logits = model.net.forward_t(&batch.images, true);
-            let loss = logits.cross_entropy_for_logits(&batch.labels);
-            opt.backward_step(&loss);
+        // Summed on the device and read every 50 steps, so the step itself never
+        // waits on the host.
+        let mut loss_sum = Tensor::zeros([ki], (Kind::Double, device));
+        let mut correct = Tensor::zeros([ki], (Kind::Int64, device));
+        for step in 1..=settings.steps {
+            let global = ((epoch - 1) * settings.steps + step - 1) as u64;
+            let keys = batches.step_keys(global);
+            let b = batches.train_batch(&keys);
+            let keep1 = keep_mask(&keys, Purpose::Dropout1, batch * POOLED, DROP_CONV, kind);
+            let keep2 = keep_mask(&keys, Purpose::Dropout2, batch * HIDDEN, DROP_DENSE, kind);
+            let logits = net.forward(&b.images.to_kind(kind), Some((&keep1, &keep2)));
+            // Each model's mean over its batch, summed over models: parameters are
+            // disjoint, so each model gets the gradient of its own loss.
+            let losses = item_losses(&logits, &b.labels).mean_dim(1, false, kind);
+            opt.backward_step(&losses.sum(kind));
             tch::no_grad(|| {
-                loss_sum += loss.detach().to_kind(Kind::Double);
+                loss_sum += losses.detach().to_kind(Kind::Double);
                 correct += logits
-                    .argmax(1, false)
-                    .eq_tensor(&batch.labels)
-                    .sum(Kind::Int64);
+                    .argmax(2, false)
+                    .eq_tensor(&b.labels)
+                    .sum_dim_intlist(1, false, Kind::Int64);
             });
-            if step % 50 == 0 || step == config.steps {
-                let mean = loss_sum.double_value(&[]) / step as f64;
-                if !mean.is_finite() {
-                    bail!("training loss became {mean} at epoch {epoch} step {step}; no checkpoint written");
+            if step % 50 == 0 || step == settings.steps {
+                let means = Vec::<f64>::try_from(&loss_sum / step as f64).unwrap_or_default();
+                for (i, mean) in means.iter().enumerate() {
+                    if !mean.is_finite() && diverged[i].is_none() {
+                        diverged[i] = Some(format!(
+                            "{}: training loss became {mean} at epoch {epoch} step {step}; no checkpoint written",
+                            specs[i].label()
+                        ));
+                    }
                 }
-                let acc = correct.int64_value(&[]) as f64 / (step as i64 * config.batch) as f64;
+                if diverged.iter().all(Option::is_some) {
+                    bail!(
+                        "{}",
+                        diverged
+                            .iter()
+                            .flatten()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
+                }
+                let acc = correct.sum(Kind::Int64).int64_value(&[]) as f64
+                    / (step as i64 * batch * ki) as f64;
+                let mean = means.iter().sum::<f64>() / k as f64;
                 bar.set_message(format!(
                     "epoch {epoch} loss {mean:.4} acc {:.2}%",
                     100.0 * acc
@@ -288,97 +486,144 @@ pub fn run(config: &Config) -> Result<()> {
             }
         }
         step_seconds += epoch_start.elapsed().as_secs_f64();
-        let steps_seen = (config.steps as i64 * config.batch) as f64;
-        let (val_loss, val_accuracy) = evaluate(&model, &val_set, 1000);
-        if !val_loss.is_finite() {
-            bail!("validation loss became {val_loss} at epoch {epoch}; no checkpoint written");
+        let (val_loss, val_acc) = validate(net.as_ref(), &val, kind, batch);
+        let train_loss =
+            Vec::<f64>::try_from(&loss_sum / settings.steps as f64).unwrap_or_default();
+        let train_correct = Vec::<i64>::try_from(&correct).unwrap_or_default();
+        let seen = (settings.steps as i64 * batch) as f64;
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        for (i, spec) in specs.iter().enumerate() {
+            if diverged[i].is_some() {
+                continue;
+            }
+            if !val_loss[i].is_finite() {
+                diverged[i] = Some(format!(
+                    "{}: validation loss became {} at epoch {epoch}; no checkpoint written",
+                    spec.label(),
+                    val_loss[i]
+                ));
+                continue;
+            }
+            let record = EpochRecord {
+                epoch,
+                train_loss: train_loss[i],
+                train_accuracy: train_correct[i] as f64 / seen,
+                val_loss: val_loss[i],
+                val_accuracy: val_acc[i],
+                seconds,
+            };
+            say(format!(
+                "{} epoch {epoch}: train loss {:.4} acc {:.2}%, val loss {:.4} acc {:.2}%",
+                spec.label(),
+                record.train_loss,
+                100.0 * record.train_accuracy,
+                record.val_loss,
+                100.0 * record.val_accuracy
+            ));
+            if best[i].as_ref().is_none_or(|b| val_loss[i] < b.val_loss) {
+                best[i] = Some(Best {
+                    epoch,
+                    val_loss: val_loss[i],
+                    weights: net.model_tensors(i as i64),
+                });
+            }
+            history[i].push(record);
         }
-        let record = EpochRecord {
-            epoch,
-            train_loss: loss_sum.double_value(&[]) / config.steps as f64,
-            train_accuracy: correct.int64_value(&[]) as f64 / steps_seen,
-            val_loss,
-            val_accuracy,
-            seconds: epoch_start.elapsed().as_secs_f64(),
-        };
-        let line = format!(
-            "seed-{:02}/{variant} epoch {epoch}: train loss {:.4} acc {:.2}%, val loss {:.4} acc {:.2}%",
-            config.seed,
-            record.train_loss,
-            100.0 * record.train_accuracy,
-            val_loss,
-            100.0 * val_accuracy
-        );
-        // A hidden bar (output not a terminal, as under make -j or nohup) prints nothing.
-        if bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            bar.println(line);
+        if diverged.iter().all(Option::is_some) {
+            bail!(
+                "{}",
+                diverged
+                    .iter()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
         }
-        if best.as_ref().is_none_or(|b| val_loss < b.1) {
-            best = Some((epoch, val_loss, snapshot(&model)));
-        }
-        history.push(record);
     }
     bar.finish_and_clear();
-    let (best_epoch, best_val_loss, best_weights) = best.context("no epoch was trained")?;
 
-    fs::create_dir_all(set.models_dir())
-        .with_context(|| format!("cannot create {}", set.models_dir().display()))?;
-    let save = |path: &std::path::Path| {
-        artifacts::write_atomic(path, |tmp| {
-            model
-                .vs
-                .save(tmp)
-                .with_context(|| format!("cannot write {}", tmp.display()))
-        })
-    };
-    save(&set.model_last(variant))?;
-    restore(&model, &best_weights);
-    save(&set.model(variant))?;
-
-    let test = mnist.test(device);
-    let (clean_acc, clean_null) = clean_scores(&model, &test);
-    write_history(&set.model_history(variant), &history)?;
-    let report = ModelReport {
-        variant: variant.name(),
-        seed: config.seed,
-        torch_seed,
-        config,
-        null_types: variant
-            .null_types()
-            .iter()
-            .map(|t| format!("{t:?}").to_lowercase())
-            .collect(),
-        tile_sizes,
-        device: device_name(device),
-        threads: tch::get_num_threads(),
-        versions: Versions {
-            nullclass: env!("CARGO_PKG_VERSION"),
-            tch: "0.24.0",
-        },
-        history: &history,
-        best_epoch,
-        best_val_loss,
-        clean_test_accuracy: clean_acc,
-        clean_null_rate: clean_null,
-        wall_seconds: start.elapsed().as_secs_f64(),
-        ms_per_step: 1000.0 * step_seconds / (config.epochs * config.steps) as f64,
-        checkpoint_sha256: artifacts::sha256_file(&set.model(variant))?,
-    };
-    // Written last: make takes the JSON as the sign that the model is complete.
-    artifacts::write_json(&set.model_json(variant), &report)?;
-    eprintln!(
-        "seed-{:02}/{variant}: clean accuracy {:.2}%, clean null rate {:.2}%, best epoch {best_epoch}, {:.0} s",
-        config.seed,
-        100.0 * clean_acc,
-        100.0 * clean_null,
-        report.wall_seconds
-    );
+    let ms_per_step = 1000.0 * step_seconds / (settings.epochs * settings.steps * k) as f64;
+    let mut written = Vec::new();
+    for (i, spec) in specs.iter().enumerate() {
+        if diverged[i].is_some() {
+            continue;
+        }
+        let Best {
+            epoch: best_epoch,
+            val_loss: best_val_loss,
+            weights: best_weights,
+        } = best[i].take().context("no epoch was trained")?;
+        let set = SetDir::new(&settings.artifacts, spec.seed);
+        let variant = &spec.variant;
+        fs::create_dir_all(set.models_dir())
+            .with_context(|| format!("cannot create {}", set.models_dir().display()))?;
+        let save = |path: &Path, tensors: &[(String, Tensor)]| {
+            artifacts::write_atomic(path, |tmp| save_model(tensors, tmp))
+        };
+        save(&set.model_last(variant), &net.model_tensors(i as i64))?;
+        save(&set.model(variant), &best_weights)?;
+        // Scored as every later tool sees the model: loaded from its checkpoint.
+        let kept = LoadedModel::load(&set.model(variant), device)?;
+        let (clean_acc, clean_null) = clean_scores(&kept, &data.test);
+        write_history(&set.model_history(variant), &history[i])?;
+        written.push((i, set, best_epoch, best_val_loss, clean_acc, clean_null));
+    }
+    // JSONs last, after every checkpoint: make takes a JSON as the sign that its
+    // model is complete.
+    for (i, set, best_epoch, best_val_loss, clean_acc, clean_null) in written {
+        let spec = &specs[i];
+        let variant = &spec.variant;
+        let config = Config {
+            seed: spec.seed,
+            variant: variant.clone(),
+            settings: settings.clone(),
+        };
+        let report = ModelReport {
+            variant: variant.name(),
+            seed: spec.seed,
+            torch_seed: spec.torch_seed(),
+            config: &config,
+            null_types: variant
+                .null_types()
+                .iter()
+                .map(|t| format!("{t:?}").to_lowercase())
+                .collect(),
+            tile_sizes: tile_sizes.clone(),
+            device: device_name(device),
+            threads: tch::get_num_threads(),
+            versions: Versions {
+                nullclass: env!("CARGO_PKG_VERSION"),
+                tch: "0.24.0",
+            },
+            training_path: path_name,
+            lockstep_models: k,
+            history: &history[i],
+            best_epoch,
+            best_val_loss,
+            clean_test_accuracy: clean_acc,
+            clean_null_rate: clean_null,
+            wall_seconds: start.elapsed().as_secs_f64(),
+            ms_per_step,
+            checkpoint_sha256: artifacts::sha256_file(&set.model(variant))?,
+        };
+        artifacts::write_json(&set.model_json(variant), &report)?;
+        eprintln!(
+            "{}: clean accuracy {:.2}%, clean null rate {:.2}%, best epoch {best_epoch}, {:.0} s",
+            spec.label(),
+            100.0 * clean_acc,
+            100.0 * clean_null,
+            report.wall_seconds
+        );
+    }
+    let failed: Vec<String> = diverged.into_iter().flatten().collect();
+    if !failed.is_empty() {
+        bail!("{}", failed.join("\n"));
+    }
     Ok(())
 }
 
-fn write_history(path: &std::path::Path, history: &[EpochRecord]) -> Result<()> {
+fn write_history(path: &Path, history: &[EpochRecord]) -> Result<()> {
     artifacts::write_atomic(path, |tmp| {
         let mut w = csv::Writer::from_path(tmp)
             .with_context(|| format!("cannot create {}", tmp.display()))?;
