@@ -26,13 +26,25 @@ fn artifacts_root() -> tempfile::TempDir {
     );
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("data")).unwrap();
-    std::os::unix::fs::symlink(std::fs::canonicalize(mnist).unwrap(), dir.path().join("data/mnist.safetensors")).unwrap();
+    std::os::unix::fs::symlink(
+        std::fs::canonicalize(mnist).unwrap(),
+        dir.path().join("data/mnist.safetensors"),
+    )
+    .unwrap();
     dir
 }
 
 fn trainer(root: &Path, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_trainer"))
-        .args(["train", "--artifacts", root.to_str().unwrap(), "--device", "cpu", "--threads", "2"])
+        .args([
+            "train",
+            "--artifacts",
+            root.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--threads",
+            "2",
+        ])
         .args(args)
         .output()
         .unwrap()
@@ -45,10 +57,33 @@ fn json(path: &Path) -> serde_json::Value {
 #[test]
 fn short_run_learns_and_writes_every_artifact() {
     let root = artifacts_root();
-    let out = trainer(root.path(), &["--seed", "3", "--variant", "usm", "--epochs", "2", "--steps", "200", "--val-limit", "1000"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = trainer(
+        root.path(),
+        &[
+            "--seed",
+            "3",
+            "--variant",
+            "usm",
+            "--epochs",
+            "2",
+            "--steps",
+            "200",
+            "--val-limit",
+            "1000",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let models = root.path().join("seed-03/models");
-    for f in ["usm.safetensors", "usm.last.safetensors", "usm.json", "usm.history.csv"] {
+    for f in [
+        "usm.safetensors",
+        "usm.last.safetensors",
+        "usm.json",
+        "usm.history.csv",
+    ] {
         assert!(models.join(f).exists(), "{f} missing");
     }
     let report = json(&models.join("usm.json"));
@@ -61,20 +96,34 @@ fn short_run_learns_and_writes_every_artifact() {
 
     // The kept checkpoint is the epoch with the lowest validation loss.
     let h = report["history"].as_array().unwrap();
-    let best = h.iter().min_by(|a, b| a["val_loss"].as_f64().partial_cmp(&b["val_loss"].as_f64()).unwrap()).unwrap();
+    let best = h
+        .iter()
+        .min_by(|a, b| {
+            a["val_loss"]
+                .as_f64()
+                .partial_cmp(&b["val_loss"].as_f64())
+                .unwrap()
+        })
+        .unwrap();
     assert_eq!(report["best_epoch"], best["epoch"]);
 
     // PyTorch loads the checkpoint with strict=True and computes the same logits.
     let python = std::env::var_os("NULLCLASS_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join(".venv/bin/python"));
-    let has_torch = Command::new(&python).args(["-c", "import torch, safetensors, numpy"]).output();
+    let has_torch = Command::new(&python)
+        .args(["-c", "import torch, safetensors, numpy"])
+        .output();
     if !has_torch.map(|o| o.status.success()).unwrap_or(false) {
-        eprintln!("SKIPPED the PyTorch interop check: {} cannot import torch", python.display());
+        eprintln!(
+            "SKIPPED the PyTorch interop check: {} cannot import torch",
+            python.display()
+        );
         return;
     }
     let model = LoadedModel::load(&models.join("usm.safetensors"), tch::Device::Cpu).unwrap();
-    let mnist = nullclass::dataset::Mnist::load(&root.path().join("data/mnist.safetensors")).unwrap();
+    let mnist =
+        nullclass::dataset::Mnist::load(&root.path().join("data/mnist.safetensors")).unwrap();
     let images = mnist.test(tch::Device::Cpu).images.narrow(0, 0, 16);
     let logits = model.logits(&images);
     npy::write(&root.path().join("images.npy"), &images).unwrap();
@@ -97,7 +146,18 @@ fn short_run_learns_and_writes_every_artifact() {
 
 #[test]
 fn same_seed_gives_identical_checkpoint_bytes() {
-    let args = ["--seed", "1", "--variant", "sm", "--epochs", "1", "--steps", "60", "--val-limit", "300"];
+    let args = [
+        "--seed",
+        "1",
+        "--variant",
+        "sm",
+        "--epochs",
+        "1",
+        "--steps",
+        "60",
+        "--val-limit",
+        "300",
+    ];
     let a = artifacts_root();
     let b = artifacts_root();
     assert!(trainer(a.path(), &args).status.success());
@@ -109,7 +169,18 @@ fn same_seed_gives_identical_checkpoint_bytes() {
     }
     // A different set seed gives a different model.
     let c = artifacts_root();
-    let other = ["--seed", "2", "--variant", "sm", "--epochs", "1", "--steps", "60", "--val-limit", "300"];
+    let other = [
+        "--seed",
+        "2",
+        "--variant",
+        "sm",
+        "--epochs",
+        "1",
+        "--steps",
+        "60",
+        "--val-limit",
+        "300",
+    ];
     assert!(trainer(c.path(), &other).status.success());
     let x = std::fs::read(a.path().join("seed-01/models/sm.safetensors")).unwrap();
     let z = std::fs::read(c.path().join("seed-02/models/sm.safetensors")).unwrap();
@@ -119,7 +190,23 @@ fn same_seed_gives_identical_checkpoint_bytes() {
 #[test]
 fn diverging_loss_stops_without_a_checkpoint() {
     let root = artifacts_root();
-    let out = trainer(root.path(), &["--seed", "5", "--variant", "base", "--epochs", "1", "--steps", "100", "--lr", "1e12", "--val-limit", "300"]);
+    let out = trainer(
+        root.path(),
+        &[
+            "--seed",
+            "5",
+            "--variant",
+            "base",
+            "--epochs",
+            "1",
+            "--steps",
+            "100",
+            "--lr",
+            "1e12",
+            "--val-limit",
+            "300",
+        ],
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("NaN") || err.contains("inf"), "{err}");
@@ -134,7 +221,19 @@ fn bad_arguments_are_refused() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown variant"));
     let empty = tempfile::tempdir().unwrap();
-    let out = trainer(empty.path(), &["--seed", "0", "--variant", "base", "--steps", "1", "--epochs", "1"]);
+    let out = trainer(
+        empty.path(),
+        &[
+            "--seed",
+            "0",
+            "--variant",
+            "base",
+            "--steps",
+            "1",
+            "--epochs",
+            "1",
+        ],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mnist.safetensors"));
 }
