@@ -15,7 +15,8 @@
 # CONVS (train-set convolution methods to compare: auto on CPU, "grouped im2col" on
 # CUDA), WIDE_SETS (0 on CPU, 4 on CUDA), STAGES (0), STAGE_EPOCHS (1),
 # STAGE_STEPS (STEPS), STAGE_N (N_ADV of the stage run, 1000), PYTHON (.venv/bin/python
-# when present, else python3: the interpreter with torch for the reference).
+# when present, else python3: the interpreter with torch for the reference), BIN
+# (target/release: where the tools are).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -32,6 +33,11 @@ wide=${WIDE_SETS:-$([ $on_gpu = 1 ] && echo 4 || echo 0)}
 stages=${STAGES:-0}
 python=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
 bin=${BIN:-target/release}
+# Binaries built elsewhere (carried to a GPU machine) find libtorch through the
+# reference interpreter's torch, which is the same 2.11 build.
+if torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))' 2>/dev/null); then
+  export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 mnist="$art/data/mnist.safetensors"
 [ -f "$mnist" ] || { echo "bench: $mnist missing (run make $mnist)" >&2; exit 1; }
 tunables='glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184'
