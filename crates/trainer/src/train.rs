@@ -297,7 +297,12 @@ fn item_losses(logits: &Tensor, labels: &Tensor) -> Tensor {
 }
 
 /// Mean loss and accuracy of every model on its own fixed validation set.
-fn validate(net: &dyn Trainee, val: &StackBatches, kind: Kind, batch: i64) -> (Vec<f64>, Vec<f64>) {
+fn validate(
+    net: &dyn Trainee,
+    val: &StackBatches,
+    kind: Kind,
+    batch: i64,
+) -> Result<(Vec<f64>, Vec<f64>)> {
     let k = val.models();
     let device = net.var_store().device();
     // About 1024 items per forward, whatever K: bounds the activations' memory.
@@ -316,9 +321,10 @@ fn validate(net: &dyn Trainee, val: &StackBatches, kind: Kind, batch: i64) -> (V
         }
     });
     let n = val.pool_len() as f64;
-    let loss = Vec::<f64>::try_from(loss / n).unwrap_or_default();
-    let acc = Vec::<f64>::try_from(correct.to_kind(Kind::Double) / n).unwrap_or_default();
-    (loss, acc)
+    let loss = Vec::<f64>::try_from(loss / n).context("validation losses")?;
+    let acc =
+        Vec::<f64>::try_from(correct.to_kind(Kind::Double) / n).context("validation accuracies")?;
+    Ok((loss, acc))
 }
 
 /// A model's epoch with the lowest validation loss so far, and its weights.
@@ -451,7 +457,8 @@ where
                     .sum_dim_intlist(1, false, Kind::Int64);
             });
             if step % 50 == 0 || step == settings.steps {
-                let means = Vec::<f64>::try_from(&loss_sum / step as f64).unwrap_or_default();
+                let means =
+                    Vec::<f64>::try_from(&loss_sum / step as f64).context("training losses")?;
                 for (i, mean) in means.iter().enumerate() {
                     if !mean.is_finite() && diverged[i].is_none() {
                         diverged[i] = Some(format!(
@@ -486,10 +493,10 @@ where
             }
         }
         step_seconds += epoch_start.elapsed().as_secs_f64();
-        let (val_loss, val_acc) = validate(net.as_ref(), &val, kind, batch);
+        let (val_loss, val_acc) = validate(net.as_ref(), &val, kind, batch)?;
         let train_loss =
-            Vec::<f64>::try_from(&loss_sum / settings.steps as f64).unwrap_or_default();
-        let train_correct = Vec::<i64>::try_from(&correct).unwrap_or_default();
+            Vec::<f64>::try_from(&loss_sum / settings.steps as f64).context("training losses")?;
+        let train_correct = Vec::<i64>::try_from(&correct).context("training accuracies")?;
         let seen = (settings.steps as i64 * batch) as f64;
         let seconds = epoch_start.elapsed().as_secs_f64();
         for (i, spec) in specs.iter().enumerate() {
