@@ -124,8 +124,12 @@ pub fn keep_mask(keys: &Tensor, purpose: Purpose, n: i64, p: f64, kind: Kind) ->
     let per_word = 32 / b;
     let words = (n + per_word - 1) / per_word;
     let drop_below = (p * (1u64 << b) as f64).round() as i64;
-    let shifts = Tensor::arange(per_word, (Kind::Int64, device)).g_mul_scalar_(b);
+    let shifts = Tensor::arange(per_word, (Kind::Int, device)).g_mul_scalar_(b);
+    // The expansion is the big tensor: int32 halves its traffic. The cast wraps the
+    // numbers above 2^31 to negatives, whose arithmetic shifts still hold the same
+    // low b bits.
     let fields = bits(keys, purpose, words)
+        .to_kind(Kind::Int)
         .unsqueeze(2)
         .bitwise_right_shift(&shifts)
         .bitwise_and_((1i64 << b) - 1)
@@ -199,6 +203,22 @@ mod tests {
         // Another purpose of the same key is another sequence.
         let c = bits(&keys, Purpose::NullFlag, 1000);
         assert!(!b.equal(&c));
+    }
+
+    #[test]
+    fn dropout_fields_are_the_streams_bits_in_order() {
+        // Element j of word w is bits [b*j, b*(j+1)) of the word, read without sign.
+        let keys = Tensor::from_slice(&[9i64, 10]);
+        let m = keep_mask(&keys, Purpose::Dropout2, 50, 0.25, Kind::Double);
+        let words = Vec::<i64>::try_from(bits(&keys, Purpose::Dropout2, 4).view([-1])).unwrap();
+        let got = Vec::<f64>::try_from(m.view([-1])).unwrap();
+        for g in 0..2 {
+            for j in 0..50 {
+                let field = (words[g * 4 + j / 16] >> (2 * (j % 16))) & 3;
+                let want = if field >= 1 { 1.0 / 0.75 } else { 0.0 };
+                assert_eq!(got[g * 50 + j], want, "batch {g} element {j}");
+            }
+        }
     }
 
     #[test]
