@@ -140,6 +140,7 @@ pub struct EpochRecord {
     pub train_accuracy: f64,
     pub val_loss: f64,
     pub val_accuracy: f64,
+    /// Wall time of the epoch, validation included (of all lockstep models together).
     pub seconds: f64,
 }
 
@@ -373,14 +374,11 @@ where
     let seeds: Vec<i64> = specs.iter().map(ModelSpec::torch_seed).collect();
     let batches = StackBatches::new(&data.train, &variants, &seeds, &null_config, settings.batch)
         .context("training batches")?;
-    let val = StackBatches::new(
-        &data.val_pool,
-        &variants,
-        &seeds,
-        &null_config,
-        settings.batch,
-    )
-    .context("validation set")?;
+    // A pool smaller than a batch is one short batch; every slot has its own random
+    // numbers, so the set is the same as with the full batch size.
+    let val_batch = settings.batch.min(data.val_pool.len());
+    let val = StackBatches::new(&data.val_pool, &variants, &seeds, &null_config, val_batch)
+        .context("validation set")?;
 
     let models = specs
         .iter()
@@ -493,7 +491,7 @@ where
             }
         }
         step_seconds += epoch_start.elapsed().as_secs_f64();
-        let (val_loss, val_acc) = validate(net.as_ref(), &val, kind, batch)?;
+        let (val_loss, val_acc) = validate(net.as_ref(), &val, kind, val_batch)?;
         let train_loss =
             Vec::<f64>::try_from(&loss_sum / settings.steps as f64).context("training losses")?;
         let train_correct = Vec::<i64>::try_from(&correct).context("training accuracies")?;

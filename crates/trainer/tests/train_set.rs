@@ -181,7 +181,16 @@ fn stacked_training_reaches_the_same_accuracy_in_f32() {
         );
         eprintln!("{v}: clean accuracy stacked {x:.4}, single {y:.4}");
         assert!(y > 0.85, "{v}: single-path accuracy {y} after 200 steps");
-        assert!((x - y).abs() < 0.01, "{v}: stacked {x} vs single {y}");
+        assert!((x - y).abs() < 0.015, "{v}: stacked {x} vs single {y}");
+        // The epoch's mean training loss is mostly made early, while the two runs
+        // are still close (about 1e-4 apart); other batches alone would move it by
+        // the sampling noise of 200 batch means, of the order of a few percent.
+        let loss = |j: &serde_json::Value| j["history"][0]["train_loss"].as_f64().unwrap();
+        let (lx, ly) = (loss(&a), loss(&b));
+        assert!(
+            (lx - ly).abs() < 0.01 * ly,
+            "{v}: training loss {lx} vs {ly}"
+        );
         let identical = std::fs::read(fast.path().join(format!("seed-04/models/{v}.safetensors")))
             .unwrap()
             == std::fs::read(slow.path().join(format!("seed-04/models/{v}.safetensors"))).unwrap();
