@@ -43,7 +43,7 @@ fn trainer(root: &Path, args: &[&str]) -> std::process::Output {
             "--device",
             "cpu",
             "--threads",
-            "2",
+            "1",
         ])
         .args(args)
         .output()
