@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use nullclass::fgsm;
-use nullclass::model::{LoadedModel, MnistCnn};
+use nullclass::model::LoadedModel;
 use nullclass::npy;
 use tch::{Device, Kind, Reduction, Tensor};
 
@@ -16,42 +16,7 @@ fn fixture(name: &str) -> Tensor {
 
 /// The fixture script's hashed weights (see its docstring).
 fn hashed_model() -> LoadedModel {
-    let m = LoadedModel::fresh(Device::Cpu);
-    let fans = [
-        (9, 288),
-        (0, 0),
-        (288, 576),
-        (0, 0),
-        (9216, 128),
-        (0, 0),
-        (128, 11),
-        (0, 0),
-    ];
-    let mut vars = m.vs.variables();
-    tch::no_grad(|| {
-        for (j, ((name, shape), (fan_in, fan_out))) in MnistCnn::parameter_shapes()
-            .into_iter()
-            .zip(fans)
-            .enumerate()
-        {
-            let a = if fan_in > 0 {
-                (6.0 / (fan_in + fan_out) as f64).sqrt()
-            } else {
-                0.1
-            };
-            let n: i64 = shape.iter().product();
-            let values: Vec<f32> = (0..n as u64)
-                .map(|i| {
-                    let u = ((i + 7919 * j as u64 + 1) * 2_654_435_761) % (1u64 << 32);
-                    ((2.0 * u as f64 / 4_294_967_296.0 - 1.0) * a) as f32
-                })
-                .collect();
-            vars.get_mut(name)
-                .unwrap()
-                .copy_(&Tensor::from_slice(&values).view(shape.as_slice()));
-        }
-    });
-    m
+    adversary_gen::synthetic::hashed_model(0)
 }
 
 fn max_abs(t: &Tensor) -> f64 {
