@@ -118,6 +118,37 @@ impl MnistCnn {
     }
 }
 
+/// Reads a safetensors checkpoint that must hold exactly `expected`'s tensor names
+/// and shapes; every error names the file. `what` names the kind of model.
+pub fn read_checkpoint(
+    path: &Path,
+    expected: &[(&str, Vec<i64>)],
+    what: &str,
+) -> Result<HashMap<String, Tensor>> {
+    let tensors = Tensor::read_safetensors(path)
+        .with_context(|| format!("cannot read {what} checkpoint {}", path.display()))?;
+    let found: HashMap<String, Tensor> = tensors.into_iter().collect();
+    for (name, shape) in expected {
+        match found.get(*name) {
+            None => bail!("{}: checkpoint has no tensor {name}", path.display()),
+            Some(t) if t.size() != *shape => bail!(
+                "{}: tensor {name} has shape {:?}, expected {:?}",
+                path.display(),
+                t.size(),
+                shape
+            ),
+            Some(_) => {}
+        }
+    }
+    if let Some(extra) = found.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
+        bail!(
+            "{}: checkpoint has an unexpected tensor {extra}",
+            path.display()
+        );
+    }
+    Ok(found)
+}
+
 /// A model with its variables, ready for inference or training.
 pub struct LoadedModel {
     pub vs: nn::VarStore,
@@ -135,28 +166,7 @@ impl LoadedModel {
     /// Loads a checkpoint, requiring exactly the model's tensor names and shapes.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let model = Self::fresh(device);
-        let tensors = Tensor::read_safetensors(path)
-            .with_context(|| format!("cannot read model checkpoint {}", path.display()))?;
-        let found: HashMap<String, Tensor> = tensors.into_iter().collect();
-        let expected = MnistCnn::parameter_shapes();
-        for (name, shape) in &expected {
-            match found.get(*name) {
-                None => bail!("{}: checkpoint has no tensor {name}", path.display()),
-                Some(t) if t.size() != *shape => bail!(
-                    "{}: tensor {name} has shape {:?}, expected {:?}",
-                    path.display(),
-                    t.size(),
-                    shape
-                ),
-                Some(_) => {}
-            }
-        }
-        if let Some(extra) = found.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
-            bail!(
-                "{}: checkpoint has an unexpected tensor {extra}",
-                path.display()
-            );
-        }
+        let found = read_checkpoint(path, &MnistCnn::parameter_shapes(), "model")?;
         let mut vars = model.vs.variables();
         tch::no_grad(|| -> Result<()> {
             for (name, var) in vars.iter_mut() {

@@ -219,28 +219,7 @@ impl RampModel {
     /// Loads a checkpoint, requiring exactly the model's tensor names and shapes.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let model = Self::fresh(device);
-        let tensors = Tensor::read_safetensors(path)
-            .with_context(|| format!("cannot read ramp checkpoint {}", path.display()))?;
-        let found: HashMap<String, Tensor> = tensors.into_iter().collect();
-        let expected = RampCnn::parameter_shapes();
-        for (name, shape) in &expected {
-            match found.get(*name) {
-                None => bail!("{}: checkpoint has no tensor {name}", path.display()),
-                Some(t) if t.size() != *shape => bail!(
-                    "{}: tensor {name} has shape {:?}, expected {:?}",
-                    path.display(),
-                    t.size(),
-                    shape
-                ),
-                Some(_) => {}
-            }
-        }
-        if let Some(extra) = found.keys().find(|k| !expected.iter().any(|(n, _)| n == k)) {
-            bail!(
-                "{}: checkpoint has an unexpected tensor {extra}",
-                path.display()
-            );
-        }
+        let found = crate::model::read_checkpoint(path, &RampCnn::parameter_shapes(), "ramp")?;
         model
             .set_parameters(&found)
             .with_context(|| format!("cannot load {}", path.display()))?;
