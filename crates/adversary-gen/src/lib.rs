@@ -49,7 +49,7 @@ pub struct Config {
     pub n: i64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
-    #[serde(serialize_with = "serialize_display")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
     /// Source images whose searches run in lockstep.
     #[arg(long, default_value_t = 500)]
@@ -83,13 +83,6 @@ pub struct Config {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
-}
-
-fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
-    v: &T,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 impl Config {

@@ -45,7 +45,7 @@ pub struct Config {
     pub seed: u64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
-    #[serde(serialize_with = "serialize_display")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
     /// Images per forward pass (bounds memory only).
     #[arg(long, default_value_t = 1000)]
@@ -70,13 +70,6 @@ pub struct Config {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
-}
-
-fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
-    v: &T,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 #[derive(Debug, Serialize)]

@@ -120,6 +120,15 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     })
 }
 
+/// Serialises a value through its `Display` (devices, variants) in the JSON that
+/// records a tool's settings; for `#[serde(serialize_with = ...)]`.
+pub fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
+    v: &T,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
 /// SHA-256 of a file's bytes, hex.
 pub fn sha256_file(path: &Path) -> Result<String> {
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;

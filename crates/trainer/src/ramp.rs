@@ -75,20 +75,13 @@ pub struct Config {
     pub eval_samples: i64,
     /// auto, cpu, cuda or cuda:N. The model is tiny: the CPU is usually as fast.
     #[arg(long, default_value = "auto")]
-    #[serde(serialize_with = "serialize_display")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
     /// Torch intra-op threads. One by default: the model is so small that more
     /// threads only add synchronisation (2 threads ran 25x slower on a busy 2-core
     /// machine).
     #[arg(long, default_value_t = 1)]
     pub threads: i32,
-}
-
-fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
-    v: &T,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// Salts that give the evaluation sets their own streams, apart from training's.

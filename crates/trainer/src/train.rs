@@ -96,7 +96,7 @@ pub struct Settings {
     pub val_limit: Option<i64>,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
-    #[serde(serialize_with = "serialize_display")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
@@ -113,18 +113,11 @@ pub struct Config {
     pub seed: u64,
     /// Which model of the set: base, u, s, m, us, um, sm or usm.
     #[arg(long)]
-    #[serde(serialize_with = "serialize_display")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub variant: Variant,
     #[command(flatten)]
     #[serde(flatten)]
     pub settings: Settings,
-}
-
-fn serialize_display<T: std::fmt::Display, S: serde::Serializer>(
-    v: &T,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
 }
 
 /// Derives a variant's torch seed from the set seed, so any one model can be
