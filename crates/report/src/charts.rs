@@ -23,34 +23,41 @@ pub const FIG10_SIZE: (u32, u32) = (1300, 600);
 pub const FIG18_SIZE: (u32, u32) = (1700, 880);
 pub const FIG19_SIZE: (u32, u32) = (1600, 560);
 
-type Chart<'a, 'b> =
+pub(crate) type Chart<'a, 'b> =
     ChartContext<'a, BitMapBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
 
-struct Axes<'t> {
-    title: &'t str,
-    x: Range<f64>,
-    y: Range<f64>,
-    x_desc: &'t str,
-    y_desc: &'t str,
-    /// Models along x: no numeric x labels, the names are drawn under the bars.
-    models: bool,
+pub(crate) struct Axes<'t> {
+    pub(crate) title: &'t str,
+    pub(crate) x: Range<f64>,
+    pub(crate) y: Range<f64>,
+    pub(crate) x_desc: &'t str,
+    pub(crate) y_desc: &'t str,
+    /// Names along x, one per integer position from 0 (models under their bars):
+    /// no numeric x labels. Empty for a numeric x axis.
+    pub(crate) names: Vec<String>,
     /// Decimals of the y tick labels.
-    y_decimals: usize,
+    pub(crate) y_decimals: usize,
     /// How many x tick labels at most.
-    x_ticks: usize,
+    pub(crate) x_ticks: usize,
     /// A legend drawn in a row above the plot, where it cannot hide data.
-    legend: Vec<(String, Swatch)>,
+    pub(crate) legend: Vec<(String, Swatch)>,
 }
 
 impl<'t> Axes<'t> {
-    fn new(title: &'t str, x: Range<f64>, y: Range<f64>, x_desc: &'t str, y_desc: &'t str) -> Self {
+    pub(crate) fn new(
+        title: &'t str,
+        x: Range<f64>,
+        y: Range<f64>,
+        x_desc: &'t str,
+        y_desc: &'t str,
+    ) -> Self {
         Self {
             title,
             x,
             y,
             x_desc,
             y_desc,
-            models: false,
+            names: Vec::new(),
             y_decimals: 0,
             x_ticks: 11,
             legend: Vec::new(),
@@ -58,9 +65,21 @@ impl<'t> Axes<'t> {
     }
 
     fn models(title: &'t str, y: Range<f64>, y_desc: &'t str) -> Self {
+        let names = Variant::ALL.iter().map(|v| v.to_string()).collect();
+        Self::named(title, names, y, y_desc)
+    }
+
+    /// `names` along x at 0, 1, 2, ...
+    pub(crate) fn named(
+        title: &'t str,
+        names: Vec<String>,
+        y: Range<f64>,
+        y_desc: &'t str,
+    ) -> Self {
+        let x = -0.6..(names.len() as f64 - 0.4);
         Self {
-            models: true,
-            ..Self::new(title, models_x(), y, "model", y_desc)
+            names,
+            ..Self::new(title, x, y, "model", y_desc)
         }
     }
 
@@ -68,12 +87,12 @@ impl<'t> Axes<'t> {
         Self { y_decimals, ..self }
     }
 
-    fn legend(self, legend: Vec<(String, Swatch)>) -> Self {
+    pub(crate) fn legend(self, legend: Vec<(String, Swatch)>) -> Self {
         Self { legend, ..self }
     }
 }
 
-fn new_chart<'a, 'b>(area: &'a Area<'b>, axes: Axes) -> Result<Chart<'a, 'b>> {
+pub(crate) fn new_chart<'a, 'b>(area: &'a Area<'b>, axes: Axes) -> Result<Chart<'a, 'b>> {
     // Title and legend are drawn here rather than by plotters, which would put its
     // caption below the margin that makes room for the legend.
     let (w, _) = area.dim_in_pixel();
@@ -96,7 +115,7 @@ fn new_chart<'a, 'b>(area: &'a Area<'b>, axes: Axes) -> Result<Chart<'a, 'b>> {
         .margin(14)
         .margin_top(top)
         .margin_right(28)
-        .x_label_area_size(if axes.models { 56 } else { 50 })
+        .x_label_area_size(if axes.names.is_empty() { 50 } else { 56 })
         .y_label_area_size(70)
         .build_cartesian_2d(axes.x.clone(), axes.y.clone())?;
     let y_decimals = axes.y_decimals;
@@ -109,21 +128,25 @@ fn new_chart<'a, 'b>(area: &'a Area<'b>, axes: Axes) -> Result<Chart<'a, 'b>> {
         .label_style((FAMILY, SMALL))
         .axis_desc_style((FAMILY, LABEL))
         .light_line_style(WHITE.mix(0.0));
-    if axes.models {
+    if !axes.names.is_empty() {
         mesh.disable_x_mesh().x_labels(0);
     }
     mesh.draw()?;
-    if axes.models {
-        let y = axes.y.start;
-        chart.draw_series(Variant::ALL.iter().enumerate().map(|(i, name)| {
-            EmptyElement::at((i as f64, y))
-                + Text::new(
-                    name.to_string(),
-                    (0, 8),
-                    TextStyle::from((FAMILY, LABEL)).pos(Pos::new(HPos::Center, VPos::Top)),
-                )
-        }))?;
-    }
+    // Many names share the width: a smaller font keeps "reject-usm" off its neighbours.
+    let size = if axes.names.len() > Variant::ALL.len() {
+        SMALL
+    } else {
+        LABEL
+    };
+    let y = axes.y.start;
+    chart.draw_series(axes.names.iter().enumerate().map(|(i, name)| {
+        EmptyElement::at((i as f64, y))
+            + Text::new(
+                name.clone(),
+                (0, 8),
+                TextStyle::from((FAMILY, size)).pos(Pos::new(HPos::Center, VPos::Top)),
+            )
+    }))?;
     Ok(chart)
 }
 
@@ -153,7 +176,10 @@ fn band_series(
     Ok(())
 }
 
-fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) -> Result<()> {
+pub(crate) fn legend<'a, 'b: 'a>(
+    chart: &mut Chart<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<()> {
     chart
         .configure_series_labels()
         .position(position)
@@ -165,7 +191,7 @@ fn legend<'a, 'b: 'a>(chart: &mut Chart<'a, 'b>, position: SeriesLabelPosition) 
 }
 
 /// A bar from 0 (or the axis floor) to `m.mean` centred on `x`, with a ±std whisker.
-fn bar(
+pub(crate) fn bar(
     chart: &mut Chart,
     x: f64,
     width: f64,
@@ -188,10 +214,6 @@ fn bar(
         ])?;
     }
     Ok(())
-}
-
-fn models_x() -> Range<f64> {
-    -0.6..(Variant::ALL.len() as f64 - 0.4)
 }
 
 /// Figure 6: clean test accuracy (left) and null rate (right) per model.

@@ -1,6 +1,7 @@
 //! Finding and reading the sets under an artifacts root. A set with a missing or
 //! unreadable file is kept aside with the reason, so the report can name it instead
-//! of silently averaging over fewer sets.
+//! of silently averaging over fewer sets. The optional robustness outputs are the
+//! exception: they never set a set aside (see `robust`).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -12,6 +13,8 @@ use nullclass::npy;
 use nullclass::nulls::Variant;
 use serde::Deserialize;
 use tch::{Device, Kind, Tensor};
+
+use crate::robust::{self, Robust};
 
 /// How many adversarial images Figures 7, 8 and 11-17 show.
 pub const EXAMPLES: usize = 30;
@@ -126,6 +129,8 @@ pub struct Set {
     pub attack: ToolMeta,
     pub eval: ToolMeta,
     pub examples: Examples,
+    /// The optional outputs of `make robust`; never a reason to skip the set.
+    pub robust: Robust,
 }
 
 #[derive(Debug, Clone)]
@@ -222,6 +227,7 @@ fn read_set(name: &str, dir: &Path) -> Result<Set> {
         attack,
         eval,
         examples,
+        robust: robust::read(dir),
     })
 }
 

@@ -11,6 +11,7 @@ use nullclass::nulls::Variant;
 use crate::aggregate::Aggregate;
 use crate::canvas::draw_png;
 use crate::page::{Block, Page};
+use crate::robust_section::{self, Section};
 use crate::sets::{self, Set, Skipped, OUTCOMES};
 use crate::tables::{self, write_text, Table};
 use crate::{charts, mosaics, provenance, published};
@@ -84,7 +85,11 @@ pub fn run(config: &Config) -> Result<()> {
     )?;
 
     let figures = draw_figures(root, &out, &sets[0], &agg)?;
-    let page = page(root, &sets, &skipped, &agg, &tables, &figures);
+    let robust = robust_section::build(&out, &sets)?;
+    for p in &robust.problems {
+        eprintln!("report: left out of the robustness section: {p}");
+    }
+    let page = page(root, &sets, &skipped, &agg, &tables, &figures, &robust);
     write_text(&out.join("report.md"), &page.markdown())?;
     // The page must never point at a file this run did not leave in place.
     for file in page.files() {
@@ -100,8 +105,8 @@ pub fn run(config: &Config) -> Result<()> {
         "report: {} set(s) in the numbers, {} skipped; {} figures, {} tables",
         sets.len(),
         skipped.len(),
-        figures.iter().filter(|f| f.drawn.is_none()).count(),
-        tables.len() + 1
+        figures.iter().filter(|f| f.drawn.is_none()).count() + robust.figures,
+        tables.len() + 1 + robust.tables.len() + robust.links.len()
     );
     println!("{}", index.display());
     Ok(())
@@ -286,7 +291,9 @@ fn draw_figures(root: &Path, out: &Path, shown: &Set, agg: &Aggregate) -> Result
 }
 
 /// The at-a-glance verdict: did the models trained with mixed nulls stop the attack?
-fn verdict(agg: &Aggregate) -> Block {
+/// `white_box` is the robustness section's verdict, when it has one: the report's
+/// attack does not know the null models, so its verdict alone could mislead.
+fn verdict(agg: &Aggregate, white_box: Option<&str>) -> Block {
     let index = |name: &str| Variant::ALL.iter().position(|v| *v == name).unwrap_or(0);
     let mis = |name: &str| agg.threshold[index(name)][1];
     let good = VERDICT_MODELS.iter().all(|m| mis(m).mean < VERDICT_LIMIT);
@@ -363,6 +370,9 @@ fn verdict(agg: &Aggregate) -> Block {
             published::THRESHOLD_CUT
         ),
     ];
+    if let Some(line) = white_box {
+        lines.push(line.to_string());
+    }
     if agg.set_names.len() < 2 {
         lines.push(format!(
             "One set only: no std over sets (n/a), bands collapse to lines; the study has {} sets.",
@@ -392,6 +402,7 @@ fn page(
     agg: &Aggregate,
     tables: &[Table; 3],
     figures: &[Figure],
+    robust: &Section,
 ) -> Page {
     let mut blocks = vec![
         Block::Text(format!(
@@ -399,7 +410,7 @@ fn page(
             sets.len()
         )),
         Block::Heading("At a glance".into()),
-        verdict(agg),
+        verdict(agg, robust.glance.as_deref()),
     ];
     if !skipped.is_empty() {
         blocks.push(Block::Warning(
@@ -477,6 +488,7 @@ fn page(
     ));
     blocks.extend(figure("fig18"));
     blocks.extend(figure("fig19"));
+    blocks.extend(robust.blocks.iter().cloned());
 
     blocks.push(Block::Heading("Files".into()));
     let mut links: Vec<(String, String)> = tables
@@ -487,6 +499,13 @@ fn page(
         "tables/sweep_bands.csv".into(),
         "Figure 18's curves: 25 %, median and 75 % over sets per model, epsilon and outcome".into(),
     ));
+    links.extend(
+        robust
+            .tables
+            .iter()
+            .map(|t| (format!("tables/{}.csv", t.stem), t.title.clone())),
+    );
+    links.extend(robust.links.iter().cloned());
     links.push(("report.md".into(), "this page as Markdown".into()));
     blocks.push(Block::Links(links));
     Page {

@@ -28,7 +28,7 @@ pub struct Grid {
 }
 
 impl Grid {
-    fn new(header: &[&str]) -> Self {
+    pub(crate) fn new(header: &[&str]) -> Self {
         Self {
             header: header.iter().map(|h| h.to_string()).collect(),
             rows: Vec::new(),
@@ -77,7 +77,7 @@ fn csv_cell(c: &str) -> String {
 }
 
 /// Full precision for the CSVs: the tests and users recompute from them.
-fn num(v: f64) -> String {
+pub(crate) fn num(v: f64) -> String {
     format!("{v:.4}")
 }
 

@@ -1,0 +1,178 @@
+//! The page's section "Beyond the report": white-box attacks and a
+//! confidence-rejection baseline, from the sets that have `make robust`'s outputs.
+//! Writes its tables and figures and returns the blocks that show them; when no set
+//! has any of the outputs the section is one line saying how to produce them.
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::canvas::draw_png;
+use crate::page::Block;
+use crate::provenance::set_list;
+use crate::robust::{MARGIN_FILE, REJECTION_FILE, ROBUST_FILE};
+use crate::robust_charts::{self, FIG20_SIZE, FIG21_SIZE};
+use crate::robust_tables::{self, CURVES_FILE};
+use crate::robustness::{self, Robustness, VERDICT_ATTACK};
+use crate::sets::Set;
+use crate::tables::{write_text, Table};
+
+pub const HEADING: &str =
+    "Beyond the report: white-box attacks and a confidence-rejection baseline";
+
+/// The page's one line when no set has any robustness output.
+pub const NOT_RUN: &str = "The robustness attacks (PGD and FGSM made on each model itself, transfer attacks from the baseline, and a confidence-rejection baseline) were not run for any set: run `make robust` to add them.";
+
+pub const FIG20_FILE: &str = "figures/fig20_adaptive_pgd.png";
+pub const FIG21_FILE: &str = "figures/fig21_transfer_vs_adaptive.png";
+
+pub struct Section {
+    pub blocks: Vec<Block>,
+    /// The tables written, for the page's file list.
+    pub tables: Vec<Table>,
+    /// Other files written (CSV only), with what they hold.
+    pub links: Vec<(String, String)>,
+    pub figures: usize,
+    /// A line for the page's at-a-glance box, when there is a verdict.
+    pub glance: Option<String>,
+    /// For the log: each robustness file left out, with its set and why.
+    pub problems: Vec<String>,
+}
+
+fn table_block(t: &Table, caption: &str) -> Block {
+    Block::Table {
+        title: t.title.clone(),
+        grid: t.display.clone(),
+        csv: format!("tables/{}.csv", t.stem),
+        caption: caption.to_string(),
+    }
+}
+
+pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
+    let r = Robustness::of(sets);
+    let mut section = Section {
+        blocks: Vec::new(),
+        tables: Vec::new(),
+        links: Vec::new(),
+        figures: 0,
+        glance: None,
+        problems: r
+            .problems
+            .iter()
+            .map(|(set, why)| format!("{set}: {why}"))
+            .collect(),
+    };
+    if !r.any() {
+        section.blocks.push(Block::Text(NOT_RUN.into()));
+        return Ok(section);
+    }
+    let blocks = &mut section.blocks;
+    blocks.push(Block::Heading(HEADING.into()));
+    blocks.push(Block::Text(
+        "The report attacks the null models with FGSM images made on the baseline (a transfer attack). Here the same models face fgsm-transfer and pgd-transfer (made on the baseline) and pgd-adaptive and fgsm-adaptive (made on each model itself: white-box). Each rejection baseline reject-X (X a null model) is the baseline with a confidence threshold tau chosen so that it rejects as many clean test digits as X sends to null; its rejections count as unclassified. Misclassified means a digit other than the label: the attacker's success.".into(),
+    ));
+    let with: Vec<String> = sets
+        .iter()
+        .filter(|s| !r.without.contains(&s.name))
+        .map(|s| s.name.clone())
+        .collect();
+    let mut coverage = format!(
+        "Robustness outputs found for {} of {} set(s): {}.",
+        with.len(),
+        sets.len(),
+        set_list(&with)
+    );
+    if !r.without.is_empty() {
+        coverage += &format!(
+            " Sets without them ({}) are in the main report only (run `make robust` for them).",
+            set_list(&r.without)
+        );
+    }
+    blocks.push(Block::Text(coverage));
+    if !r.problems.is_empty() {
+        blocks.push(Block::Warning(
+            r.problems
+                .iter()
+                .map(|(set, why)| {
+                    format!("Set {set}: a robustness file was left out of this section (the set stays in the main report): {why}")
+                })
+                .collect(),
+        ));
+    }
+
+    let tables_dir = out.join("tables");
+    if r.attack_sets.is_empty() {
+        blocks.push(Block::Text(format!(
+            "No set has a usable {ROBUST_FILE} with its {REJECTION_FILE}: no robustness table, Figures 20 and 21 or white-box verdict."
+        )));
+    } else {
+        let (good, headline, lines) = robustness::verdict(&r);
+        section.glance = Some(format!(
+            "White-box check (section \"Beyond the report\"): {headline}"
+        ));
+        blocks.push(Block::Verdict {
+            good,
+            headline,
+            lines,
+        });
+        let table = robust_tables::robustness(&r);
+        table.write(&tables_dir)?;
+        blocks.push(table_block(
+            &table,
+            "Misclassified = a digit other than the label; null and rejected images are not misclassified. The clean null rate is what the defense costs on clean digits; for reject-X it is the clean rejection rate, matched to X's clean null rate. Compare each null model with the baseline and with its reject-X under pgd-adaptive: only a gap that survives there is robustness. n/a: no set has that epsilon; \"(k sets)\": a mean over fewer sets than the row's.",
+        ));
+        section.tables.push(table);
+        write_text(&out.join(CURVES_FILE), &robust_tables::curves(&r).to_csv())?;
+        section.links.push((
+            CURVES_FILE.into(),
+            "every attack, model and epsilon of the robustness outputs: outcomes over sets, and Figure 20's 25 %, median and 75 %".into(),
+        ));
+
+        if r.eps(VERDICT_ATTACK).is_empty() {
+            blocks.push(Block::Text(format!(
+                "Figure 20 was not drawn: no set has {VERDICT_ATTACK} rows."
+            )));
+        } else {
+            draw_png(&out.join(FIG20_FILE), FIG20_SIZE, |a| {
+                robust_charts::fig20(a, &r)
+            })?;
+            section.figures += 1;
+            blocks.push(Block::Figure {
+                file: FIG20_FILE.into(),
+                title: "Figure 20: misclassification against epsilon under adaptive PGD".into(),
+                caption: "A null model whose misclassification under adaptive PGD approaches the baseline's gives no robustness: its advantage under transfer attacks came from the attack not knowing it. On the right, a rejection baseline whose dashed curve sits as low as its null model's means the null class buys no more than rejecting unconfident inputs.".into(),
+            });
+        }
+        match r.bar_eps() {
+            Some(eps) => {
+                draw_png(&out.join(FIG21_FILE), FIG21_SIZE, |a| {
+                    robust_charts::fig21(a, &r, eps)
+                })?;
+                section.figures += 1;
+                blocks.push(Block::Figure {
+                    file: FIG21_FILE.into(),
+                    title: format!("Figure 21: transfer vs adaptive attacks at epsilon {eps}"),
+                    caption: "Blue bars are attacks made on the baseline, red is PGD made on the model itself: a red bar far above the blue ones means the model's low misclassification under transfer came from the attack, not from the model. Each null model stands beside its rejection baseline.".into(),
+                });
+            }
+            None => blocks.push(Block::Text(
+                "Figure 21 was not drawn: no set has fgsm-transfer, pgd-transfer or pgd-adaptive rows.".into(),
+            )),
+        }
+    }
+
+    if r.margin_sets.is_empty() {
+        section.blocks.push(Block::Text(format!(
+            "No set has a usable {MARGIN_FILE}: no FGSM-margin table."
+        )));
+    } else {
+        let table = robust_tables::fgsm_margin(&r);
+        table.write(&tables_dir)?;
+        section.blocks.push(table_block(
+            &table,
+            "FGSM with a margin loss, searched for the smallest flipping epsilon on each model itself (the report's Figure 9 search, made white-box). A null model whose found and below-0.4 shares approach the baseline's is as easy to fool with one signed-gradient step once the attack knows it. The median is over the images found (\"(k sets)\": some sets found none).",
+        ));
+        section.tables.push(table);
+    }
+    Ok(section)
+}
