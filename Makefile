@@ -6,6 +6,7 @@
 #   make test              the test suite
 #   make all SEEDS=30      the full study: 30 sets x 8 models, attacks, scores, report
 #   make models|attacks|eval|report|toy   one stage (and what it needs)
+#   make robust            beyond the report: PGD, adaptive attacks, rejection baseline
 #   make bench             speed table (trainer vs PyTorch eager)
 
 SHELL := bash
@@ -25,6 +26,9 @@ N_ADV ?= 1000
 ATTACK_FLAGS ?=
 EVAL_FLAGS ?=
 THREADS ?=
+# Beyond the report (issue 6): images per set, and adversary-gen robust's options.
+ROBUST_N ?= 1000
+ROBUST_FLAGS ?=
 
 # glibc otherwise returns and re-faults the big activation buffers every step
 # (toolchain.md): a free ~20 % on CPU.
@@ -42,9 +46,13 @@ model_files = $(foreach v,$(VARIANTS),$(ARTIFACTS)/$(1)/models/$(v).json)
 MODELS := $(foreach s,$(SETS),$(call model_files,$(s)))
 ATTACKS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/adversarial/fgsm/meta.json)
 EVALS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/eval/meta.json)
+ROBUSTS := $(foreach s,$(SETS),$(ARTIFACTS)/$(s)/eval/robust_meta.json)
 REPORT := $(ARTIFACTS)/report/index.html
+# The report shows the robustness section of every set that has one: rebuilt when one
+# appears or changes, and after the robust stage when that is asked for.
+REPORT_ROBUST := $(if $(filter robust demo,$(MAKECMDGOALS)),$(ROBUSTS),$(wildcard $(ROBUSTS)))
 
-.PHONY: all demo test setup build models attacks eval report toy bench clean-demo FORCE
+.PHONY: all demo test setup build models attacks eval report robust toy bench clean-demo FORCE
 
 all: models attacks eval report toy
 	@echo "report: $(REPORT)"
@@ -71,6 +79,9 @@ $(STAMPS)/attack.txt: FORCE
 $(STAMPS)/eval.txt: FORCE
 	@mkdir -p $(@D)
 	@echo '$(EVAL_FLAGS)' | cmp -s - $@ || echo '$(EVAL_FLAGS)' > $@
+$(STAMPS)/robust.txt: FORCE
+	@mkdir -p $(@D)
+	@echo 'n=$(ROBUST_N) $(ROBUST_FLAGS)' | cmp -s - $@ || echo 'n=$(ROBUST_N) $(ROBUST_FLAGS)' > $@
 
 $(DATA): | build
 	$(BIN)/dataset-prep --mnist-dir data/mnist --out $(ARTIFACTS)
@@ -90,16 +101,22 @@ $(foreach s,$(SETS),$(foreach v,$(VARIANTS),$(eval $(call MODEL_RULE,$(s),$(v)))
 
 define SET_RULES
 $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json: $(ARTIFACTS)/$(1)/models/base.json $(STAMPS)/attack.txt | build
-	$(BIN)/adversary-gen --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(N_ADV) \
+	$(BIN)/adversary-gen fgsm --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(N_ADV) \
 	  --device $(DEVICE) $(ATTACK_FLAGS)
 $(ARTIFACTS)/$(1)/eval/meta.json: $(call model_files,$(1)) $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json \
 	  $(STAMPS)/eval.txt | build
-	$(BIN)/evaluator --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) $(EVAL_FLAGS)
+	$(BIN)/evaluator fgsm --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) $(EVAL_FLAGS)
+$(ARTIFACTS)/$(1)/adversarial/robust/meta.json: $(call model_files,$(1)) $(STAMPS)/robust.txt | build
+	$(BIN)/adversary-gen robust --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(ROBUST_N) \
+	  --device $(DEVICE) $(THREAD_FLAG) $(ROBUST_FLAGS)
+$(ARTIFACTS)/$(1)/eval/robust_meta.json: $(call model_files,$(1)) $(ARTIFACTS)/$(1)/adversarial/robust/meta.json | build
+	$(BIN)/evaluator robust --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) $(THREAD_FLAG)
 endef
 $(foreach s,$(SETS),$(eval $(call SET_RULES,$(s))))
 
 report: $(REPORT)
-$(REPORT): $(EVALS) $(DATA) | build
+robust: $(ROBUSTS) $(REPORT)
+$(REPORT): $(EVALS) $(REPORT_ROBUST) $(DATA) | build
 	$(BIN)/report study --artifacts $(ARTIFACTS)
 
 # The toy ramp study of the report's section 2 (about a minute on CPU).
@@ -118,9 +135,11 @@ bench: build
 	$(MAKE) --no-print-directory $(DATA)
 	ARTIFACTS=$(ARTIFACTS) DEVICE=$(if $(filter auto,$(DEVICE)),cpu,$(DEVICE)) scripts/bench.sh
 
-# The small end-to-end study of the README: one set, short training, 100 images.
+# The small end-to-end study of the README: one set, short training, 100 images, and
+# the attacks beyond the report on 20 images with short PGD runs.
 demo:
-	$(MAKE) --no-print-directory all ARTIFACTS=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 DEVICE=cpu
+	$(MAKE) --no-print-directory all robust ARTIFACTS=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 \
+	  DEVICE=cpu ROBUST_N=20 ROBUST_FLAGS="--steps 20 --eps-step 0.1"
 
 clean-demo:
 	rm -rf artifacts/demo

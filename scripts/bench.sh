@@ -104,8 +104,8 @@ if [ "$stages" = 1 ]; then
             awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}'; }
   t_train=$(stage "$bin/trainer" train-set --artifacts "$scratch" --seed 0 --epochs "$e" --steps "$s" --batch "$batch" \
     --threads "$threads" --device "$device")
-  t_attack=$(stage "$bin/adversary-gen" --artifacts "$scratch" --seed 0 --n "$n" --device "$device")
-  t_eval=$(stage "$bin/evaluator" --artifacts "$scratch" --seed 0 --device "$device")
+  t_attack=$(stage "$bin/adversary-gen" fgsm --artifacts "$scratch" --seed 0 --n "$n" --device "$device")
+  t_eval=$(stage "$bin/evaluator" fgsm --artifacts "$scratch" --seed 0 --device "$device")
   echo "One set, $e epoch(s) x $s steps, $n adversarial images, device $device:"
   echo
   echo "| stage | wall s |"

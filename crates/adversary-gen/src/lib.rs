@@ -2,10 +2,16 @@
 //! set's baseline model (the report's section 5.2, method-notes.md "FGSM with an
 //! epsilon threshold").
 //!
+//! `adversary-gen robust` ([`robust`]) runs the attacks beyond the report: PGD and
+//! white-box attacks on every model with losses that count the null class as failure.
+//!
 //! A library as well as a binary so that tests can drive [`acquire`] directly.
 
 pub mod acquire;
+pub mod losses;
 pub mod output;
+pub mod pgd;
+pub mod robust;
 pub mod synthetic;
 
 use std::path::PathBuf;
@@ -30,7 +36,6 @@ pub const META_FILE: &str = "meta.json";
 pub const FIGURE8_SCALE: f64 = 1.5;
 
 #[derive(Parser, Debug, Clone, Serialize)]
-#[command(name = "adversary-gen", version)]
 /// Finds each MNIST test image's FGSM epsilon threshold against a set's baseline model
 /// and writes SET/adversarial/fgsm/ (sources, labels, test indices, signed gradients,
 /// thresholds, adversarial images at 1x and 1.5x the threshold; meta.json last).

@@ -1,4 +1,4 @@
-//! The `adversarial/fgsm/` folder: every file is written into a staging folder beside
+//! An `adversarial/<attack>/` folder: every file is written into a staging folder beside
 //! it, which replaces the old folder only once complete, so a failed run leaves either
 //! the previous complete set or nothing, never a mix.
 
@@ -69,7 +69,7 @@ impl Staged {
                 .prefix(".old-")
                 .tempdir_in(parent)
                 .with_context(|| format!("cannot create a folder in {}", parent.display()))?;
-            let aside = old.path().join("fgsm");
+            let aside = old.path().join("previous");
             fs::rename(&target, &aside)
                 .with_context(|| format!("cannot move the old {} aside", target.display()))?;
             // `old` is removed with what it holds when it drops.

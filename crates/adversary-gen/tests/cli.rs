@@ -13,9 +13,14 @@ use nullclass::nulls::Variant;
 use tch::{Device, Kind, Tensor};
 
 fn run(root: &Path, seed: u64, extra: &[&str]) -> Output {
+    run_command("fgsm", root, seed, extra)
+}
+
+fn run_command(command: &str, root: &Path, seed: u64, extra: &[&str]) -> Output {
     let seed = seed.to_string();
     Command::new(env!("CARGO_BIN_EXE_adversary-gen"))
         .args([
+            command,
             "--artifacts",
             root.to_str().unwrap(),
             "--seed",
@@ -241,4 +246,82 @@ fn bad_input_names_the_file_and_writes_nothing() {
         stderr(&out)
     );
     nothing_written();
+}
+
+#[test]
+fn writes_the_robust_folder_or_names_what_is_missing() {
+    let tmp = tempfile::tempdir().unwrap();
+    synthetic::write_set(tmp.path(), 4, 40, 6).unwrap();
+    let set = SetDir::new(tmp.path(), 4);
+    let small = [
+        "--n",
+        "6",
+        "--steps",
+        "3",
+        "--eps-step",
+        "0.1",
+        "--threads",
+        "1",
+    ];
+
+    // A set with a model missing: the error names it, and nothing is written.
+    let um = set.model(&Variant::all()[5]);
+    let kept = fs::read(&um).unwrap();
+    fs::remove_file(&um).unwrap();
+    let out = run_command("robust", tmp.path(), 4, &small);
+    assert!(
+        !out.status.success() && stderr(&out).contains("seed-04/models/um.safetensors"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!set.dir.join("adversarial").exists(), "output written");
+    fs::write(&um, kept).unwrap();
+
+    let out = run_command("robust", tmp.path(), 4, &small);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = set.robust_dir();
+    let meta: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
+    // 3 radii x (1 transfer + 8 adaptive) attack runs, each with its zero-gradient count.
+    assert_eq!(meta["attacks"].as_array().unwrap().len(), 27);
+    assert_eq!(meta["fgsm_margin"].as_array().unwrap().len(), 8);
+    let src = read(&dir, "source_images.npy");
+    let eps: Vec<f32> = Vec::try_from(&read(&dir, "eps.npy")).unwrap();
+    assert_eq!(eps, [0.1, 0.2, 0.3]);
+    for name in ["pgd_transfer.npy", "pgd_adaptive_usm.npy"] {
+        let adv = read(&dir, name);
+        assert_eq!(adv.size(), [3, 6, 28, 28]);
+        for (k, &e) in eps.iter().enumerate() {
+            let d = (adv.get(k as i64) - &src).abs().max().double_value(&[]);
+            assert!(d <= f64::from(e) + 1e-6, "{name} eps {e}: moved {d}");
+        }
+    }
+    match numpy_python() {
+        None => eprintln!("note: no Python with numpy found; skipping the numpy.load check"),
+        Some(py) => {
+            let names = [
+                "labels.npy",
+                "eps.npy",
+                "fgsm_transfer_signs.npy",
+                "pgd_transfer.npy",
+                "pgd_adaptive_base.npy",
+                "fgsm_margin_signs_m.npy",
+                "fgsm_margin_threshold_m.npy",
+                "fgsm_margin_status_m.npy",
+            ];
+            assert_eq!(
+                numpy_describe(&py, &dir, &names),
+                [
+                    "labels.npy int64 [6]",
+                    "eps.npy float32 [3]",
+                    "fgsm_transfer_signs.npy float32 [6, 28, 28]",
+                    "pgd_transfer.npy float32 [3, 6, 28, 28]",
+                    "pgd_adaptive_base.npy float32 [3, 6, 28, 28]",
+                    "fgsm_margin_signs_m.npy float32 [6, 28, 28]",
+                    "fgsm_margin_threshold_m.npy float32 [6]",
+                    "fgsm_margin_status_m.npy int64 [6]",
+                ]
+            );
+        }
+    }
 }

@@ -103,7 +103,7 @@ fn all(t: &Tensor) -> bool {
     t.all().int64_value(&[]) != 0
 }
 
-fn read_checked(dir: &Path, name: &str, kind: Kind, shape: &[i64]) -> Result<Tensor> {
+pub fn read_checked(dir: &Path, name: &str, kind: Kind, shape: &[i64]) -> Result<Tensor> {
     let path = dir.join(name);
     let t = npy::read(&path)?;
     if t.kind() != kind || t.size() != shape {

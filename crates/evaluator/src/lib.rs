@@ -1,9 +1,13 @@
 //! evaluator: scores a set's 8 models on the clean test set, on the FGSM images at
 //! their epsilon thresholds, and on an epsilon sweep (the report's sections 5.1-5.3).
 //!
+//! `evaluator robust` ([`robust`]) scores the attacks beyond the report and a
+//! confidence-rejection baseline.
+//!
 //! A library as well as a binary so that tests can call [`run`] on tiny sets.
 
 pub mod inputs;
+pub mod robust;
 pub mod scores;
 
 use std::fs;
@@ -26,7 +30,6 @@ use scores::Counts;
 pub const META_FILE: &str = "meta.json";
 
 #[derive(Parser, Debug, Clone, Serialize)]
-#[command(name = "evaluator", version)]
 /// Scores the 8 models of a set (base, u, s, m, us, um, sm, usm) and writes
 /// SET/eval/: clean.csv (accuracy and null rate on the 10,000 test images),
 /// threshold.csv (correct / misclassified / unclassified on the FGSM threshold
@@ -101,7 +104,7 @@ pub struct Summary {
     pub wall_seconds: f64,
 }
 
-fn write_lines(path: &Path, header: &str, rows: &[String]) -> Result<()> {
+pub(crate) fn write_lines(path: &Path, header: &str, rows: &[String]) -> Result<()> {
     let mut text = String::from(header);
     text.push('\n');
     for r in rows {

@@ -1,10 +1,37 @@
 //! evaluator: scores a set's 8 models on clean and adversarial images.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "evaluator", version)]
+/// Scores one set of models (artifacts/seed-NN) and writes SET/eval/.
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The report's scores: clean test set, FGSM threshold images, epsilon sweep.
+    Fgsm(evaluator::Config),
+    /// Beyond the report: transfer and adaptive attacks of `adversary-gen robust`, and
+    /// the confidence-rejection baseline.
+    Robust(evaluator::robust::Config),
+}
 
 fn main() -> anyhow::Result<()> {
-    let config = evaluator::Config::parse();
-    let s = evaluator::run(&config)?;
+    match Cli::parse().command {
+        Command::Fgsm(config) => fgsm(&config),
+        Command::Robust(config) => {
+            let dir = evaluator::robust::run(&config)?;
+            eprintln!("evaluator: wrote {}/robust.csv", dir.display());
+            Ok(())
+        }
+    }
+}
+
+fn fgsm(config: &evaluator::Config) -> anyhow::Result<()> {
+    let s = evaluator::run(config)?;
     eprintln!(
         "evaluator: wrote {} in {:.1} s",
         s.out_dir.display(),

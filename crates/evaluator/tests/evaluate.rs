@@ -18,6 +18,7 @@ fn evaluate(root: &Path, seed: u64, extra: &[&str]) -> Output {
     let seed = seed.to_string();
     Command::new(env!("CARGO_BIN_EXE_evaluator"))
         .args([
+            "fgsm",
             "--artifacts",
             root.to_str().unwrap(),
             "--seed",

@@ -65,6 +65,11 @@ impl SetDir {
         self.dir.join("adversarial").join("fgsm")
     }
 
+    /// The white-box attack suite beyond the report (PGD, adaptive attacks).
+    pub fn robust_dir(&self) -> PathBuf {
+        self.dir.join("adversarial").join("robust")
+    }
+
     pub fn eval_dir(&self) -> PathBuf {
         self.dir.join("eval")
     }

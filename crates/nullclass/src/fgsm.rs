@@ -10,6 +10,8 @@ use anyhow::{bail, Result};
 use tch::nn::ModuleT;
 use tch::{Kind, Reduction, Tensor};
 
+use crate::model::NULL_CLASS;
+
 /// The search's outcome for one image, as stored in [`Search::status`].
 pub const FOUND: i64 = 0;
 /// No epsilon up to the grid's maximum changes the prediction: the image is discarded.
@@ -17,9 +19,36 @@ pub const NO_FLIP: i64 = 1;
 /// The unperturbed image is already misclassified: the image is skipped.
 pub const WRONG_CLEAN: i64 = 2;
 
+/// What counts as a flip in the threshold search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Goal {
+    /// Any prediction other than the label, the null class included: the report's
+    /// search against the baseline, which never predicts null.
+    #[default]
+    AnyChange,
+    /// A digit other than the label: an attacker who lands in the null class has
+    /// failed (the adaptive attacks against null models).
+    WrongDigit,
+}
+
+impl Goal {
+    /// Whether each prediction (int64, any shape) reaches the goal against `labels`
+    /// (broadcast to it).
+    pub fn reached(self, predictions: &Tensor, labels: &Tensor) -> Tensor {
+        let changed = predictions.ne_tensor(labels);
+        match self {
+            Goal::AnyChange => changed,
+            Goal::WrongDigit => changed.logical_and(&predictions.ne(NULL_CLASS)),
+        }
+    }
+}
+
 /// The search's grid and stopping rule. The defaults are the published ones.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct SearchConfig {
+    /// What the perturbation must achieve.
+    pub goal: Goal,
     /// Smallest non-zero epsilon of the first grid.
     pub min_eps: f64,
     /// Largest epsilon tried; images that do not flip by then are discarded.
@@ -39,6 +68,7 @@ pub struct SearchConfig {
 impl Default for SearchConfig {
     fn default() -> Self {
         Self {
+            goal: Goal::AnyChange,
             min_eps: 1e-3,
             max_eps: 1.0,
             points: 10,
@@ -122,13 +152,27 @@ pub fn perturb_all(images: &Tensor, signs: &Tensor, eps: f32) -> Tensor {
 /// logits against `labels`, summed over the batch so that each image's gradient is
 /// that of its own loss, whatever the batch size. Dropout is off.
 pub fn input_gradient<M: ModuleT>(net: &M, images: &Tensor, labels: &Tensor) -> Tensor {
+    loss_gradient(net, images, |logits| {
+        logits.cross_entropy_loss::<Tensor>(labels, None, Reduction::None, -100, 0.0)
+    })
+    .1
+}
+
+/// `net`'s logits at `images` (detached) and d loss / d images, where `loss` maps
+/// the logits `[B, 11]` to one loss per image `[B]`; the per-image losses are summed,
+/// so each image's gradient is that of its own loss. Dropout is off.
+pub fn loss_gradient<M, F>(net: &M, images: &Tensor, loss: F) -> (Tensor, Tensor)
+where
+    M: ModuleT,
+    F: FnOnce(&Tensor) -> Tensor,
+{
     tch::with_grad(|| {
         let x = images.detach().set_requires_grad(true);
         let logits = net.forward_t(&x, false);
-        let loss = logits.cross_entropy_loss::<Tensor>(labels, None, Reduction::Sum, -100, 0.0);
+        let total = loss(&logits).sum(Kind::Float);
         // Asking for the input's gradient alone leaves the weights' .grad untouched.
-        let mut grads = Tensor::run_backward(&[&loss], &[&x], false, false);
-        grads.remove(0)
+        let mut grads = Tensor::run_backward(&[&total], &[&x], false, false);
+        (logits.detach(), grads.remove(0))
     })
 }
 
@@ -242,7 +286,7 @@ pub fn threshold_search<M: ModuleT>(
         .unsqueeze(0)
         .expand([b, p], true);
     let preds = classify(net, &perturb_grid(images, signs, &eps), config.chunk).view([b, p]);
-    let flips = preds.ne_tensor(&labels.unsqueeze(1));
+    let flips = config.goal.reached(&preds, &labels.unsqueeze(1));
     let mut forwards = b * p;
 
     let any = flips.any_dim(1, false);
@@ -281,7 +325,9 @@ pub fn threshold_search<M: ModuleT>(
         let g = signs.index_select(0, &idx);
         let preds = classify(net, &perturb_grid(&x, &g, &cand), config.chunk).view([a, q]);
         forwards += a * q;
-        let flips = preds.ne_tensor(&labels.index_select(0, &idx).unsqueeze(1));
+        let flips = config
+            .goal
+            .reached(&preds, &labels.index_select(0, &idx).unsqueeze(1));
         let any = flips.any_dim(1, false);
         let k = flips.to_kind(Kind::Int64).argmax(1, false).unsqueeze(1);
         let at_k = cand.gather(1, &k, false).squeeze_dim(1);

@@ -1,0 +1,418 @@
+//! `adversary-gen robust`: the attacks beyond the report, on one set.
+//!
+//! The report's attacker knows only the baseline and transfers one FGSM step to the
+//! null models. Here the attacker also runs PGD and, crucially, attacks every model
+//! itself with losses that count the null class as failure (issue 6). All attacks use
+//! the same source images: the first N test images the baseline classifies correctly.
+//!
+//! Writes SET/adversarial/robust/ (meta.json last, the folder replaced at once):
+//! - `source_images.npy` float32 [N,28,28], `labels.npy` / `test_indices.npy` int64 [N],
+//!   `eps.npy` float32 [E] (the PGD radii; 0 is not among them);
+//! - `fgsm_transfer_signs.npy`: sign of the baseline's cross-entropy gradient [N,28,28];
+//! - `pgd_transfer.npy` [E,N,28,28]: PGD with cross-entropy on the baseline;
+//! - per model V: `pgd_adaptive_V.npy` [E,N,28,28] (margin loss, then the 9 targeted
+//!   margins, worst case kept), `fgsm_margin_signs_V.npy` [N,28,28],
+//!   `fgsm_margin_threshold_V.npy` float32 [N] and `fgsm_margin_status_V.npy` int64 [N]
+//!   (the epsilon-threshold search with the margin-loss sign; status 0 found, 1 no
+//!   wrong digit up to --max-eps, 2 a wrong digit already at epsilon 0).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nullclass::artifacts::{self, SetDir};
+use nullclass::dataset::{Mnist, TEST_COUNT};
+use nullclass::device::{device_name, DeviceChoice};
+use nullclass::fgsm::{self, loss_gradient, Goal, SearchConfig};
+use nullclass::model::LoadedModel;
+use nullclass::nulls::Variant;
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+use crate::losses::{margin, Loss};
+use crate::output::{FileEntry, Staged};
+use crate::pgd::{self, PgdConfig};
+use crate::META_FILE;
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct Config {
+    /// Artifacts root: reads data/mnist.safetensors and seed-NN/models/*.safetensors.
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Set seed (selects seed-NN; also seeds the random starts).
+    #[arg(long)]
+    pub seed: u64,
+    /// Source images: the first N test images the baseline classifies correctly.
+    #[arg(long, default_value_t = 1000)]
+    pub n: i64,
+    /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
+    #[arg(long, default_value = "auto")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
+    pub device: DeviceChoice,
+    /// PGD radii: step, 2 step, ..., --eps-max.
+    #[arg(long, default_value_t = 0.05)]
+    pub eps_step: f64,
+    /// Largest PGD radius (0.3 is the MNIST standard).
+    #[arg(long, default_value_t = 0.3)]
+    pub eps_max: f64,
+    /// PGD step size.
+    #[arg(long, default_value_t = 0.01)]
+    pub step: f64,
+    /// PGD steps per run.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
+    /// Random starts per loss; the worst case per image is kept.
+    #[arg(long, default_value_t = 1)]
+    pub restarts: usize,
+    /// Start at the source image instead of a random point of the ball.
+    #[arg(long)]
+    pub no_random_start: bool,
+    /// Adaptive PGD without the 9 targeted runs (10x cheaper, weaker).
+    #[arg(long)]
+    pub no_targeted: bool,
+    /// Largest epsilon of the margin-FGSM threshold search.
+    #[arg(long, default_value_t = 1.0)]
+    pub max_eps: f64,
+    /// Images attacked at once (bounds memory only).
+    #[arg(long, default_value_t = 500)]
+    pub chunk: i64,
+    /// Torch intra-op threads (torch's default when absent).
+    #[arg(long)]
+    pub threads: Option<i32>,
+}
+
+impl Config {
+    pub fn pgd(&self, eps: f32) -> PgdConfig {
+        PgdConfig {
+            eps,
+            step: self.step,
+            steps: self.steps,
+            restarts: self.restarts,
+            random_start: !self.no_random_start,
+            seed: self.seed,
+        }
+    }
+
+    /// The PGD radii (the sweep grid without 0).
+    pub fn radii(&self) -> Result<Vec<f32>> {
+        let grid = fgsm::eps_grid(self.eps_step, self.eps_max)?;
+        let radii: Vec<f32> = grid.into_iter().filter(|&e| e > 0.0).collect();
+        if radii.is_empty() {
+            bail!("--eps-max {} leaves no PGD radius above 0", self.eps_max);
+        }
+        Ok(radii)
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.n < 1 || self.n > TEST_COUNT {
+            bail!(
+                "--n {} is out of range: the test set has {TEST_COUNT} images",
+                self.n
+            );
+        }
+        if self.chunk < 1 {
+            bail!("--chunk must be at least 1");
+        }
+        if !(self.step > 0.0 && self.step.is_finite()) {
+            bail!("--step must be positive");
+        }
+        if self.restarts < 1 {
+            bail!("--restarts must be at least 1");
+        }
+        if self.eps_max > 1.0 {
+            bail!(
+                "--eps-max {} is beyond the pixel range [0, 1]",
+                self.eps_max
+            );
+        }
+        Ok(())
+    }
+}
+
+/// What one attack did to one model at one radius, from the attacker's side.
+#[derive(Debug, Serialize)]
+pub struct AttackStat {
+    pub attack: &'static str,
+    pub model: String,
+    pub eps: f32,
+    /// Images whose kept iterate puts a wrong digit on top of the attacked model.
+    pub successes: i64,
+    /// Images whose input gradient was exactly zero at some step.
+    pub zero_gradient: i64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Serialize)]
+struct ModelEntry {
+    name: String,
+    file: String,
+    sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+struct MarginFgsm {
+    model: String,
+    found: i64,
+    no_flip: i64,
+    wrong_clean: i64,
+    /// Source images whose margin-loss gradient is all zeros.
+    zero_gradient: i64,
+}
+
+#[derive(Debug, Serialize)]
+struct Meta<'a> {
+    tool: &'static str,
+    version: &'static str,
+    set_seed: u64,
+    config: &'a Config,
+    device: String,
+    eps: &'a [f32],
+    losses_adaptive: Vec<Loss>,
+    models: Vec<ModelEntry>,
+    data_file: String,
+    walked: i64,
+    skipped_wrong: i64,
+    attacks: Vec<AttackStat>,
+    fgsm_margin: Vec<MarginFgsm>,
+    files: &'a [FileEntry],
+    wall_seconds: f64,
+}
+
+/// The first `n` test images the baseline classifies correctly: (images [N,1,28,28],
+/// labels, test indices, walked, skipped).
+fn sources(
+    base: &LoadedModel,
+    test: &nullclass::dataset::Split,
+    n: i64,
+    chunk: i64,
+) -> Result<(Tensor, Tensor, Tensor, i64, i64)> {
+    let right = base.predict(&test.images, chunk).eq_tensor(&test.labels);
+    let idx = right.nonzero().squeeze_dim(1);
+    if idx.size()[0] < n {
+        bail!(
+            "the baseline classifies only {} test images correctly, fewer than --n {n}",
+            idx.size()[0]
+        );
+    }
+    let idx = idx.narrow(0, 0, n);
+    let walked = idx.int64_value(&[n - 1]) + 1;
+    Ok((
+        test.images.index_select(0, &idx),
+        test.labels.index_select(0, &idx),
+        idx,
+        walked,
+        walked - n,
+    ))
+}
+
+/// PGD over all sources in chunks, for every radius: images `[E,N,1,28,28]` and stats.
+#[allow(clippy::too_many_arguments)]
+fn pgd_sweep(
+    model: &LoadedModel,
+    name: &str,
+    attack: &'static str,
+    losses: &[Loss],
+    x: &Tensor,
+    y: &Tensor,
+    ids: &Tensor,
+    config: &Config,
+    radii: &[f32],
+) -> (Tensor, Vec<AttackStat>) {
+    let n = x.size()[0];
+    let mut per_eps = Vec::new();
+    let mut stats = Vec::new();
+    for &eps in radii {
+        let t0 = Instant::now();
+        let cfg = config.pgd(eps);
+        let (mut images, mut successes, mut zero) = (Vec::new(), 0, 0);
+        for s in (0..n).step_by(config.chunk as usize) {
+            let len = config.chunk.min(n - s);
+            let r = pgd::attack(
+                &model.net,
+                &x.narrow(0, s, len),
+                &y.narrow(0, s, len),
+                &ids.narrow(0, s, len),
+                losses,
+                &cfg,
+            );
+            successes += r.successes();
+            zero += r.zero_gradient.sum(Kind::Int64).int64_value(&[]);
+            images.push(r.images);
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        eprintln!(
+            "adversary-gen: {attack} on {name}, eps {eps}: {successes}/{n} wrong digits \
+             ({zero} with a zero gradient), {seconds:.1} s"
+        );
+        stats.push(AttackStat {
+            attack,
+            model: name.to_string(),
+            eps,
+            successes,
+            zero_gradient: zero,
+            seconds,
+        });
+        per_eps.push(Tensor::cat(&images, 0));
+    }
+    (Tensor::stack(&per_eps, 0), stats)
+}
+
+pub fn run(config: &Config) -> Result<PathBuf> {
+    let started = Instant::now();
+    config.validate()?;
+    let radii = config.radii()?;
+    let search = SearchConfig {
+        goal: Goal::WrongDigit,
+        max_eps: config.max_eps,
+        chunk: config.chunk.max(1000),
+        ..SearchConfig::default()
+    };
+    search.validate()?;
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t);
+    }
+    let device = config.device.resolve()?;
+    let set = SetDir::new(&config.artifacts, config.seed);
+    let variants = Variant::all();
+    let missing: Vec<String> = variants
+        .iter()
+        .map(|v| set.model(v))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "set folder {} lacks models (train them first): {}",
+            set.dir.display(),
+            missing.join(", ")
+        );
+    }
+    let mut models = Vec::new();
+    let mut entries = Vec::new();
+    for v in &variants {
+        let file = set.model(v);
+        let mut model = LoadedModel::load(&file, device)?;
+        // The attacks need input gradients only.
+        model.vs.freeze();
+        entries.push(ModelEntry {
+            name: v.name(),
+            file: file.display().to_string(),
+            sha256: artifacts::sha256_file(&file)?,
+        });
+        models.push(model);
+    }
+    let data_file = artifacts::mnist_file(&config.artifacts);
+    let test = Mnist::load(&data_file)?.test(device);
+    let (x, y, ids, walked, skipped_wrong) = sources(&models[0], &test, config.n, config.chunk)?;
+    let n = config.n;
+    let side = [n, 28, 28];
+    let sweep_side = [radii.len() as i64, n, 28, 28];
+
+    let mut out = Staged::new(&set.robust_dir())?;
+    out.npy("source_images.npy", &x.view(side))?;
+    out.npy("labels.npy", &y)?;
+    out.npy("test_indices.npy", &ids)?;
+    out.npy("eps.npy", &Tensor::from_slice(&radii))?;
+
+    let base = &models[0];
+    let signs = fgsm::signed_gradient(&base.net, &x, &y, config.chunk);
+    out.npy("fgsm_transfer_signs.npy", &signs.view(side))?;
+    let (images, mut attacks) = pgd_sweep(
+        base,
+        "base",
+        "pgd-transfer",
+        &[Loss::CrossEntropy],
+        &x,
+        &y,
+        &ids,
+        config,
+        &radii,
+    );
+    out.npy("pgd_transfer.npy", &images.view(sweep_side))?;
+
+    let losses = pgd::adaptive_losses(!config.no_targeted);
+    let mut fgsm_margin = Vec::new();
+    for (v, model) in variants.iter().zip(&models) {
+        let name = v.name();
+        let (images, stats) = pgd_sweep(
+            model,
+            &name,
+            "pgd-adaptive",
+            &losses,
+            &x,
+            &y,
+            &ids,
+            config,
+            &radii,
+        );
+        attacks.extend(stats);
+        out.npy(
+            &format!("pgd_adaptive_{name}.npy"),
+            &images.view(sweep_side),
+        )?;
+
+        let grads = margin_gradient(model, &x, &y, config.chunk);
+        let zero_gradient = grads
+            .abs()
+            .flatten(1, -1)
+            .amax(1, false)
+            .eq(0.0)
+            .sum(Kind::Int64)
+            .int64_value(&[]);
+        let signs = grads.sign();
+        let found = fgsm::threshold_search(&model.net, &x, &signs, &y, &search)
+            .with_context(|| format!("margin-FGSM threshold search on model {name}"))?;
+        let count = |s: i64| found.status.eq(s).sum(Kind::Int64).int64_value(&[]);
+        fgsm_margin.push(MarginFgsm {
+            model: name.clone(),
+            found: count(fgsm::FOUND),
+            no_flip: count(fgsm::NO_FLIP),
+            wrong_clean: count(fgsm::WRONG_CLEAN),
+            zero_gradient,
+        });
+        out.npy(&format!("fgsm_margin_signs_{name}.npy"), &signs.view(side))?;
+        out.npy(
+            &format!("fgsm_margin_threshold_{name}.npy"),
+            &found.threshold,
+        )?;
+        out.npy(&format!("fgsm_margin_status_{name}.npy"), &found.status)?;
+    }
+
+    let files = std::mem::take(&mut out.files);
+    let meta = Meta {
+        tool: "adversary-gen robust",
+        version: env!("CARGO_PKG_VERSION"),
+        set_seed: config.seed,
+        config,
+        device: device_name(device),
+        eps: &radii,
+        losses_adaptive: losses,
+        models: entries,
+        data_file: data_file.display().to_string(),
+        walked,
+        skipped_wrong,
+        attacks,
+        fgsm_margin,
+        files: &files,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    out.json(META_FILE, &meta)
+        .context("cannot write meta.json")?;
+    out.commit()?;
+    Ok(set.robust_dir())
+}
+
+/// d margin / d x for every source image, `chunk` at a time.
+fn margin_gradient(model: &LoadedModel, x: &Tensor, y: &Tensor, chunk: i64) -> Tensor {
+    let n = x.size()[0];
+    let parts: Vec<Tensor> = (0..n)
+        .step_by(chunk as usize)
+        .map(|s| {
+            let len = chunk.min(n - s);
+            let labels = y.narrow(0, s, len);
+            loss_gradient(&model.net, &x.narrow(0, s, len), |z| margin(z, &labels)).1
+        })
+        .collect();
+    Tensor::cat(&parts, 0)
+}

@@ -1,0 +1,421 @@
+//! `evaluator robust`: scores the attacks of `adversary-gen robust` and a
+//! confidence-rejection baseline, so that a null model's robustness can be told apart
+//! from (a) the attack not knowing it and (b) what thresholding the baseline's
+//! confidence gives for free.
+//!
+//! Writes into SET/eval/:
+//! - `robust.csv` (`attack,model,eps,n,correct,misclassified,unclassified`): attacks
+//!   `fgsm-transfer`, `pgd-transfer` (images made on the baseline, scored by every
+//!   model), `pgd-adaptive`, `fgsm-adaptive` (each model scored on images made against
+//!   itself); eps 0 rows are the clean source images. Models are the 8 of the set and
+//!   `reject-V`: the baseline rejecting inputs whose top softmax probability is below
+//!   a tau that matches null model V's clean null rate. Under adaptive attacks
+//!   `reject-V` is scored on the baseline's own adaptive images.
+//! - `rejection.csv` (`model,matches,target_null_rate,tau,clean_reject_rate,n_test`).
+//! - `fgsm_margin.csv` (`model,n,found,no_flip,wrong_clean,median_threshold,share_below_0_4`).
+//! - `robust_meta.json`, last.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use nullclass::artifacts::{self, SetDir};
+use nullclass::dataset::Mnist;
+use nullclass::device::{device_name, DeviceChoice};
+use nullclass::fgsm;
+use nullclass::model::{LoadedModel, NULL_CLASS};
+use nullclass::npy;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use crate::inputs::{self, read_checked, SetModel};
+use crate::scores::{self, Counts};
+
+/// The file written last: a make target for the robust scores.
+pub const META_FILE: &str = "robust_meta.json";
+pub const ROBUST_HEADER: &str = "attack,model,eps,n,correct,misclassified,unclassified";
+pub const REJECTION_HEADER: &str = "model,matches,target_null_rate,tau,clean_reject_rate,n_test";
+pub const MARGIN_HEADER: &str =
+    "model,n,found,no_flip,wrong_clean,median_threshold,share_below_0_4";
+
+#[derive(Args, Debug, Clone, Serialize)]
+pub struct Config {
+    /// Artifacts root: reads data/, seed-NN/models/ and seed-NN/adversarial/robust/.
+    #[arg(long, default_value = "artifacts")]
+    pub artifacts: PathBuf,
+    /// Set seed (selects seed-NN).
+    #[arg(long)]
+    pub seed: u64,
+    /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
+    #[arg(long, default_value = "auto")]
+    #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
+    pub device: DeviceChoice,
+    /// Images per forward pass (bounds memory only).
+    #[arg(long, default_value_t = 1000)]
+    pub chunk: i64,
+    /// Torch intra-op threads (torch's default when absent).
+    #[arg(long)]
+    pub threads: Option<i32>,
+}
+
+/// The baseline's top softmax probability for each image (float64 `[N]`, so that
+/// near-1 confidences stay distinct) and its predicted class.
+pub fn confidence(model: &LoadedModel, images: &Tensor, chunk: i64) -> (Tensor, Tensor) {
+    let n = images.size()[0];
+    let (mut probs, mut classes) = (Vec::new(), Vec::new());
+    for s in (0..n).step_by(chunk.max(1) as usize) {
+        let logits = model.logits(&images.narrow(0, s, chunk.min(n - s)));
+        let (p, c) = logits
+            .to_kind(Kind::Double)
+            .softmax(1, Kind::Double)
+            .max_dim(1, false);
+        probs.push(p);
+        classes.push(c);
+    }
+    (Tensor::cat(&probs, 0), Tensor::cat(&classes, 0))
+}
+
+/// The tau at which rejecting `p < tau` rejects `round(rate * N)` of the confidences
+/// `probs` (float64 `[N]`): halfway between the k-th and (k+1)-th smallest, 0 (reject
+/// nothing) for k = 0, and above every value for k = N. Ties at the cut can only move
+/// the count by the tied images.
+pub fn tau_for_rate(probs: &Tensor, rate: f64) -> Result<f64> {
+    let (sorted, _) = probs.sort(0, false);
+    let v: Vec<f64> = Vec::try_from(sorted.to_kind(Kind::Double).to_device(Device::Cpu))?;
+    let k = ((rate * v.len() as f64).round() as usize).min(v.len());
+    Ok(match k {
+        0 => 0.0,
+        k if k == v.len() => f64::INFINITY,
+        k if v[k - 1] < v[k] => (v[k - 1] + v[k]) / 2.0,
+        k => v[k],
+    })
+}
+
+/// The rejection baseline's predictions: the baseline's class, or null below tau.
+pub fn reject(classes: &Tensor, probs: &Tensor, tau: f64) -> Tensor {
+    classes.masked_fill(&probs.lt(tau), NULL_CLASS)
+}
+
+/// One rejection baseline: the baseline with the tau matching a null model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejector {
+    pub name: String,
+    pub matches: String,
+    pub target_null_rate: f64,
+    pub tau: f64,
+    pub clean_reject_rate: f64,
+    pub n_test: i64,
+}
+
+/// What adversary-gen robust wrote, on the scoring device.
+struct RobustSet {
+    dir: PathBuf,
+    meta_sha256: String,
+    sources: Tensor,
+    labels: Tensor,
+    radii: Vec<f32>,
+    transfer_signs: Tensor,
+    pgd_transfer: Tensor,
+}
+
+fn load_robust(dir: &Path, models: &[SetModel], device: Device) -> Result<RobustSet> {
+    let meta_path = dir.join("meta.json");
+    let text = std::fs::read_to_string(&meta_path).with_context(|| {
+        format!(
+            "cannot read {} (run adversary-gen robust first)",
+            meta_path.display()
+        )
+    })?;
+    let meta: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", meta_path.display()))?;
+    for m in models {
+        let recorded = meta["models"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["name"] == m.name.as_str()))
+            .and_then(|e| e["sha256"].as_str());
+        if recorded != Some(m.sha256.as_str()) {
+            bail!(
+                "{} was made from a different {} than {}; rerun adversary-gen robust",
+                meta_path.display(),
+                m.name,
+                m.file.display()
+            );
+        }
+    }
+    let labels = npy::read(&dir.join("labels.npy"))?;
+    let n = labels.size().first().copied().unwrap_or(0);
+    if labels.kind() != Kind::Int64 || labels.size() != [n] || n == 0 {
+        bail!(
+            "{}: expected a non-empty int64 [N] array",
+            dir.join("labels.npy").display()
+        );
+    }
+    let eps = npy::read(&dir.join("eps.npy"))?;
+    let e = eps.size().first().copied().unwrap_or(0);
+    if eps.kind() != Kind::Float || eps.size() != [e] || e == 0 {
+        bail!(
+            "{}: expected a non-empty float32 [E] array",
+            dir.join("eps.npy").display()
+        );
+    }
+    let image = [n, 28, 28];
+    Ok(RobustSet {
+        dir: dir.to_path_buf(),
+        meta_sha256: artifacts::sha256_hex(text.as_bytes()),
+        sources: read_checked(dir, "source_images.npy", Kind::Float, &image)?.to_device(device),
+        labels: labels.to_device(device),
+        radii: Vec::try_from(&eps)?,
+        transfer_signs: read_checked(dir, "fgsm_transfer_signs.npy", Kind::Float, &image)?
+            .to_device(device),
+        pgd_transfer: read_checked(dir, "pgd_transfer.npy", Kind::Float, &[e, n, 28, 28])?
+            .to_device(device),
+    })
+}
+
+#[derive(Debug, Serialize)]
+struct Meta<'a> {
+    tool: &'static str,
+    version: &'static str,
+    set_seed: u64,
+    config: &'a Config,
+    device: String,
+    models: Vec<inputs::ModelEntry>,
+    robust_dir: String,
+    robust_meta_sha256: String,
+    n: i64,
+    eps: Vec<f32>,
+    rejection: &'a [Rejector],
+    wall_seconds: f64,
+}
+
+/// The CSV rows of one attack at one eps: every model, then every rejection baseline.
+struct Scorer<'a> {
+    models: &'a [SetModel],
+    rejectors: &'a [Rejector],
+    labels: &'a Tensor,
+    chunk: i64,
+    rows: Vec<String>,
+}
+
+impl Scorer<'_> {
+    fn row(&mut self, attack: &str, model: &str, eps: f32, c: &Counts) {
+        self.rows
+            .push(format!("{attack},{}", scores::sweep_row(model, eps, c)));
+    }
+
+    /// All models and rejectors on the same images.
+    fn transfer(&mut self, attack: &str, eps: f32, images: &Tensor) {
+        for m in self.models {
+            let c = Counts::of(&m.model.predict(images, self.chunk), self.labels);
+            self.row(attack, &m.name, eps, &c);
+        }
+        let (probs, classes) = confidence(&self.models[0].model, images, self.chunk);
+        self.rejectors_on(attack, eps, &classes, &probs);
+    }
+
+    fn rejectors_on(&mut self, attack: &str, eps: f32, classes: &Tensor, probs: &Tensor) {
+        for r in self.rejectors {
+            let c = Counts::of(&reject(classes, probs, r.tau), self.labels);
+            self.row(attack, &r.name, eps, &c);
+        }
+    }
+
+    /// Each model on its own images (`images_of(i)`); rejectors on the baseline's.
+    fn adaptive<F: Fn(usize) -> Result<Tensor>>(
+        &mut self,
+        attack: &str,
+        eps: f32,
+        images_of: F,
+    ) -> Result<()> {
+        for (i, m) in self.models.iter().enumerate() {
+            let images = images_of(i)?;
+            let c = Counts::of(&m.model.predict(&images, self.chunk), self.labels);
+            self.row(attack, &m.name, eps, &c);
+            if i == 0 {
+                let (probs, classes) = confidence(&m.model, &images, self.chunk);
+                self.rejectors_on(attack, eps, &classes, &probs);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn median(mut v: Vec<f32>) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        f64::from(v[n / 2])
+    } else {
+        (f64::from(v[n / 2 - 1]) + f64::from(v[n / 2])) / 2.0
+    }
+}
+
+pub fn run(config: &Config) -> Result<PathBuf> {
+    let started = Instant::now();
+    if config.chunk < 1 {
+        bail!("--chunk must be at least 1");
+    }
+    if let Some(t) = config.threads {
+        tch::set_num_threads(t);
+    }
+    let device = config.device.resolve()?;
+    let set = SetDir::new(&config.artifacts, config.seed);
+    let models = inputs::load_models(&set, device)?;
+    let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
+    let adv = load_robust(&set.robust_dir(), &models, device)?;
+    let n = adv.labels.size()[0];
+    let image = [n, 28, 28];
+
+    // Each null model's clean null rate on the whole test set fixes its rejector's tau.
+    let (test_probs, _) = confidence(&models[0].model, &test.images, config.chunk);
+    let n_test = test.len();
+    let rejectors = models[1..]
+        .iter()
+        .map(|m| {
+            let rate =
+                Counts::of(&m.model.predict(&test.images, config.chunk), &test.labels).null_rate();
+            let tau = tau_for_rate(&test_probs, rate)?;
+            let rejected = test_probs.lt(tau).sum(Kind::Int64).int64_value(&[]);
+            Ok(Rejector {
+                name: format!("reject-{}", m.name),
+                matches: m.name.clone(),
+                target_null_rate: rate,
+                tau,
+                clean_reject_rate: rejected as f64 / n_test as f64,
+                n_test,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let mut scorer = Scorer {
+        models: &models,
+        rejectors: &rejectors,
+        labels: &adv.labels,
+        chunk: config.chunk,
+        rows: Vec::new(),
+    };
+    let grid: Vec<f32> = std::iter::once(0.0)
+        .chain(adv.radii.iter().copied())
+        .collect();
+    for &eps in &grid {
+        let x = fgsm::perturb_all(&adv.sources, &adv.transfer_signs, eps);
+        scorer.transfer("fgsm-transfer", eps, &x);
+    }
+    for (k, &eps) in grid.iter().enumerate() {
+        let x = if k == 0 {
+            adv.sources.shallow_clone()
+        } else {
+            adv.pgd_transfer.get(k as i64 - 1)
+        };
+        scorer.transfer("pgd-transfer", eps, &x);
+    }
+    let e = adv.radii.len() as i64;
+    let mut adaptive = Vec::new();
+    let mut margin_signs = Vec::new();
+    for m in &models {
+        let name = &m.name;
+        adaptive.push(read_checked(
+            &adv.dir,
+            &format!("pgd_adaptive_{name}.npy"),
+            Kind::Float,
+            &[e, n, 28, 28],
+        )?);
+        margin_signs.push(
+            read_checked(
+                &adv.dir,
+                &format!("fgsm_margin_signs_{name}.npy"),
+                Kind::Float,
+                &image,
+            )?
+            .to_device(device),
+        );
+    }
+    for (k, &eps) in grid.iter().enumerate() {
+        scorer.adaptive("pgd-adaptive", eps, |i| {
+            Ok(if k == 0 {
+                adv.sources.shallow_clone()
+            } else {
+                adaptive[i].get(k as i64 - 1).to_device(device)
+            })
+        })?;
+    }
+    for &eps in &grid {
+        scorer.adaptive("fgsm-adaptive", eps, |i| {
+            Ok(fgsm::perturb_all(&adv.sources, &margin_signs[i], eps))
+        })?;
+    }
+
+    let mut margin_rows = Vec::new();
+    for m in &models {
+        let name = &m.name;
+        let thr = read_checked(
+            &adv.dir,
+            &format!("fgsm_margin_threshold_{name}.npy"),
+            Kind::Float,
+            &[n],
+        )?;
+        let status = read_checked(
+            &adv.dir,
+            &format!("fgsm_margin_status_{name}.npy"),
+            Kind::Int64,
+            &[n],
+        )?;
+        let found_mask = status.eq(fgsm::FOUND);
+        let count = |s: i64| status.eq(s).sum(Kind::Int64).int64_value(&[]);
+        let found: Vec<f32> = Vec::try_from(thr.masked_select(&found_mask))?;
+        let below = found.iter().filter(|&&t| t < 0.4).count();
+        margin_rows.push(format!(
+            "{name},{n},{},{},{},{},{}",
+            found.len(),
+            count(fgsm::NO_FLIP),
+            count(fgsm::WRONG_CLEAN),
+            median(found.clone()),
+            below as f64 / n as f64
+        ));
+    }
+
+    let out = set.eval_dir();
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create folder {}", out.display()))?;
+    let meta_path = out.join(META_FILE);
+    if meta_path.exists() {
+        std::fs::remove_file(&meta_path)
+            .with_context(|| format!("cannot remove the old {}", meta_path.display()))?;
+    }
+    crate::write_lines(&out.join("robust.csv"), ROBUST_HEADER, &scorer.rows)?;
+    let rejection_rows: Vec<String> = rejectors
+        .iter()
+        .map(|r| {
+            format!(
+                "{},{},{},{},{},{}",
+                r.name, r.matches, r.target_null_rate, r.tau, r.clean_reject_rate, r.n_test
+            )
+        })
+        .collect();
+    crate::write_lines(
+        &out.join("rejection.csv"),
+        REJECTION_HEADER,
+        &rejection_rows,
+    )?;
+    crate::write_lines(&out.join("fgsm_margin.csv"), MARGIN_HEADER, &margin_rows)?;
+    let meta = Meta {
+        tool: "evaluator robust",
+        version: env!("CARGO_PKG_VERSION"),
+        set_seed: config.seed,
+        config,
+        device: device_name(device),
+        models: models.iter().map(|m| m.entry()).collect(),
+        robust_dir: adv.dir.display().to_string(),
+        robust_meta_sha256: adv.meta_sha256.clone(),
+        n,
+        eps: adv.radii.clone(),
+        rejection: &rejectors,
+        wall_seconds: started.elapsed().as_secs_f64(),
+    };
+    artifacts::write_json(&meta_path, &meta)?;
+    Ok(out)
+}
