@@ -13,6 +13,9 @@
 //!   `reject-V` is scored on the baseline's own adaptive images.
 //! - `rejection.csv` (`model,matches,target_null_rate,tau,clean_reject_rate,n_test`).
 //! - `fgsm_margin.csv` (`model,n,found,no_flip,wrong_clean,median_threshold,share_below_0_4`).
+//! - `gradients.csv` (`attack,model,eps,n,zero_gradient`): images whose input
+//!   gradient was exactly zero at some step (from adversary-gen's meta.json; eps 0
+//!   rows of `fgsm-adaptive` are the gradient at the source): the gradient-masking check.
 //! - `robust_meta.json`, last.
 
 use std::path::{Path, PathBuf};
@@ -36,6 +39,7 @@ use crate::scores::{self, Counts};
 pub const META_FILE: &str = "robust_meta.json";
 pub const ROBUST_HEADER: &str = "attack,model,eps,n,correct,misclassified,unclassified";
 pub const REJECTION_HEADER: &str = "model,matches,target_null_rate,tau,clean_reject_rate,n_test";
+pub const GRADIENT_HEADER: &str = "attack,model,eps,n,zero_gradient";
 pub const MARGIN_HEADER: &str =
     "model,n,found,no_flip,wrong_clean,median_threshold,share_below_0_4";
 
@@ -111,6 +115,7 @@ pub struct Rejector {
 /// What adversary-gen robust wrote, on the scoring device.
 struct RobustSet {
     dir: PathBuf,
+    meta: serde_json::Value,
     meta_sha256: String,
     sources: Tensor,
     labels: Tensor,
@@ -163,6 +168,7 @@ fn load_robust(dir: &Path, models: &[SetModel], device: Device) -> Result<Robust
     Ok(RobustSet {
         dir: dir.to_path_buf(),
         meta_sha256: artifacts::sha256_hex(text.as_bytes()),
+        meta,
         sources: read_checked(dir, "source_images.npy", Kind::Float, &image)?.to_device(device),
         labels: labels.to_device(device),
         radii: Vec::try_from(&eps)?,
@@ -239,6 +245,32 @@ impl Scorer<'_> {
         }
         Ok(())
     }
+}
+
+/// gradients.csv's rows, from the attack's meta.json.
+fn gradient_rows(adv: &RobustSet, n: i64) -> Result<Vec<String>> {
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: attacks / fgsm_margin entries lack their zero_gradient counts",
+            adv.dir.join("meta.json").display()
+        )
+    };
+    let mut rows = Vec::new();
+    for a in adv.meta["attacks"].as_array().ok_or_else(bad)? {
+        let (attack, model) = (a["attack"].as_str(), a["model"].as_str());
+        let (eps, zero) = (a["eps"].as_f64(), a["zero_gradient"].as_i64());
+        let (Some(attack), Some(model), Some(eps), Some(zero)) = (attack, model, eps, zero) else {
+            return Err(bad());
+        };
+        rows.push(format!("{attack},{model},{:?},{n},{zero}", eps as f32));
+    }
+    for m in adv.meta["fgsm_margin"].as_array().ok_or_else(bad)? {
+        let (Some(model), Some(zero)) = (m["model"].as_str(), m["zero_gradient"].as_i64()) else {
+            return Err(bad());
+        };
+        rows.push(format!("fgsm-adaptive,{model},0.0,{n},{zero}"));
+    }
+    Ok(rows)
 }
 
 fn median(mut v: Vec<f32>) -> f64 {
@@ -402,6 +434,11 @@ pub fn run(config: &Config) -> Result<PathBuf> {
         &rejection_rows,
     )?;
     crate::write_lines(&out.join("fgsm_margin.csv"), MARGIN_HEADER, &margin_rows)?;
+    crate::write_lines(
+        &out.join("gradients.csv"),
+        GRADIENT_HEADER,
+        &gradient_rows(&adv, n)?,
+    )?;
     let meta = Meta {
         tool: "evaluator robust",
         version: env!("CARGO_PKG_VERSION"),

@@ -119,6 +119,13 @@ fn scores_every_attack_model_and_eps() {
         );
     }
 
+    let gradients = rows(&out.join("gradients.csv"), robust::GRADIENT_HEADER);
+    // 2 radii x (transfer + 8 adaptive) PGD runs, and the 8 margin-FGSM gradients.
+    assert_eq!(gradients.len(), 2 * 9 + 8);
+    for r in &gradients {
+        assert!(int(&r[4]) >= 0 && int(&r[4]) <= n, "{r:?}");
+    }
+
     let margin = rows(&out.join("fgsm_margin.csv"), robust::MARGIN_HEADER);
     assert_eq!(margin.len(), 8);
     for r in &margin {

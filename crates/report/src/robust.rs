@@ -23,6 +23,9 @@ use crate::sets::Counts;
 pub const ROBUST_FILE: &str = "eval/robust.csv";
 pub const REJECTION_FILE: &str = "eval/rejection.csv";
 pub const MARGIN_FILE: &str = "eval/fgsm_margin.csv";
+/// Optional: the gradient-masking check (images with an all-zero input gradient).
+pub const GRADIENT_FILE: &str = "eval/gradients.csv";
+const GRADIENT_HEADER: [&str; 5] = ["attack", "model", "eps", "n", "zero_gradient"];
 /// Written last by `evaluator robust`, after it removed the old one: CSVs without it
 /// may be half-written or left from an older run.
 pub const META_FILE: &str = "eval/robust_meta.json";
@@ -132,6 +135,17 @@ pub struct Margin {
     pub share_below_0_4: f64,
 }
 
+/// One row of gradients.csv: of `n` images attacked, how many had an input gradient
+/// of exactly zero at some step.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ZeroGradient {
+    pub attack: String,
+    pub model: String,
+    pub eps: f64,
+    pub n: u64,
+    pub zero_gradient: u64,
+}
+
 /// robust.csv with its rejection.csv: one is unusable without the other, since the
 /// rejection baselines' clean rates (their cost) live in rejection.csv.
 #[derive(Debug, Clone)]
@@ -170,6 +184,7 @@ pub struct Robust {
     pub attacks: Option<Attacks>,
     /// Per model that has a row, in `Variant::ALL` order.
     pub margin: Option<Vec<Margin>>,
+    pub gradients: Option<Vec<ZeroGradient>>,
     /// Files that are there but could not be used, each with why.
     pub problems: Vec<String>,
 }
@@ -219,7 +234,27 @@ pub fn read(dir: &Path) -> Robust {
             Err(e) => robust.problems.push(format!("{e:#}")),
         }
     }
+    if has(GRADIENT_FILE) {
+        match read_gradients(&dir.join(GRADIENT_FILE)) {
+            Ok(g) => robust.gradients = Some(g),
+            Err(e) => robust.problems.push(format!("{e:#}")),
+        }
+    }
     robust
+}
+
+fn read_gradients(path: &Path) -> Result<Vec<ZeroGradient>> {
+    let rows = read_csv::<ZeroGradient>(path, &GRADIENT_HEADER)?;
+    for (line, r) in &rows {
+        ensure!(
+            r.zero_gradient <= r.n,
+            "{}: row {line}: {} zero-gradient images of {}",
+            path.display(),
+            r.zero_gradient,
+            r.n
+        );
+    }
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
 }
 
 /// The rows of a CSV whose header must be exactly `header`; each error names the file

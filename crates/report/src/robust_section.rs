@@ -161,6 +161,9 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
         }
     }
 
+    if let Some(line) = gradient_check(sets) {
+        section.blocks.push(Block::Text(line));
+    }
     if r.margin_sets.is_empty() {
         section.blocks.push(Block::Text(format!(
             "No set has a usable {MARGIN_FILE}: no FGSM-margin table."
@@ -175,4 +178,48 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
         section.tables.push(table);
     }
     Ok(section)
+}
+
+/// One line for the gradient-masking check: images whose input gradient was exactly
+/// zero at some step, summed over sets and radii per attack, with the models that had
+/// any. A saturated softmax gives such zeros, and then a gradient attack that fails
+/// proves nothing about robustness.
+fn gradient_check(sets: &[Set]) -> Option<String> {
+    let rows: Vec<_> = sets
+        .iter()
+        .filter_map(|s| s.robust.gradients.as_ref())
+        .flatten()
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    let mut attacks: Vec<&str> = Vec::new();
+    for r in &rows {
+        if !attacks.contains(&r.attack.as_str()) {
+            attacks.push(&r.attack);
+        }
+    }
+    let parts: Vec<String> = attacks
+        .iter()
+        .map(|a| {
+            let of: Vec<_> = rows.iter().filter(|r| r.attack == *a).collect();
+            let zero: u64 = of.iter().map(|r| r.zero_gradient).sum();
+            let total: u64 = of.iter().map(|r| r.n).sum();
+            let mut models: Vec<&str> = of
+                .iter()
+                .filter(|r| r.zero_gradient > 0)
+                .map(|r| r.model.as_str())
+                .collect();
+            models.dedup();
+            if models.is_empty() {
+                format!("{a}: 0 of {total}")
+            } else {
+                format!("{a}: {zero} of {total} (models {})", models.join(", "))
+            }
+        })
+        .collect();
+    Some(format!(
+        "Gradient-masking check: attacked images whose input gradient was exactly zero at some step (a saturated softmax hides the direction from a gradient attack, so an attack that fails there proves nothing), summed over radii and sets: {}.",
+        parts.join("; ")
+    ))
 }

@@ -114,6 +114,17 @@ fn write_robust(dir: &Path, set: usize, grid: &[f64]) {
         .as_str();
     }
     write(&dir.join("eval/fgsm_margin.csv"), &margin);
+    // Gradient-masking check: set 1's usm had 3 zero-gradient images at eps 0.3.
+    let usm_zero = if set == 1 { 3 } else { 0 };
+    write(
+        &dir.join("eval/gradients.csv"),
+        &format!(
+            "attack,model,eps,n,zero_gradient\n\
+             pgd-adaptive,base,0.3,20,0\n\
+             pgd-adaptive,usm,0.3,20,{usm_zero}\n\
+             fgsm-adaptive,usm,0.0,20,0\n"
+        ),
+    );
     write(
         &dir.join("eval/robust_meta.json"),
         r#"{"tool": "evaluator robust"}"#,
@@ -263,6 +274,10 @@ fn two_sets_with_robustness_outputs() {
             "um: 75.0 % misclassified, baseline 97.5 % (-22.5 points), reject-um 80.0 % (-5.0 points): does not survive."
         ));
         assert!(page.contains("White-box check"));
+        assert!(
+            page.contains("pgd-adaptive: 3 of 80 (models usm); fgsm-adaptive: 0 of 40"),
+            "gradient-masking line"
+        );
         assert!(page.contains("figures/fig20_adaptive_pgd.png"));
         assert!(page.contains("figures/fig21_transfer_vs_adaptive.png"));
         assert!(page.contains("tables/robust_curves.csv"));
