@@ -18,11 +18,14 @@ pub const TABLE_EPS: [f64; 3] = [0.1, 0.2, 0.3];
 /// The verdict compares the mixed-null models (those the main verdict credits) with
 /// the baseline and with their matching rejection baseline, under adaptive PGD at
 /// [`VERDICT_EPS`]: the advantage survives if the null model misclassifies at least
-/// [`VERDICT_GAP`] percentage points less than both.
+/// [`VERDICT_GAP`] percentage points less than both, and at most
+/// [`VERDICT_CEILING`] percent of the images: a model that is beaten on 85 % of them
+/// is not defended, whatever the gap.
 pub const VERDICT_MODELS: [&str; 4] = ["m", "um", "sm", "usm"];
 pub const VERDICT_ATTACK: &str = "pgd-adaptive";
 pub const VERDICT_EPS: f64 = 0.3;
 pub const VERDICT_GAP: f64 = 10.0;
+pub const VERDICT_CEILING: f64 = 50.0;
 
 /// Outcome index of a misclassification (a digit other than the label).
 const MISCLASSIFIED: usize = 1;
@@ -73,7 +76,7 @@ impl Judgement {
         let below = |other: f64| other - self.null >= VERDICT_GAP - 1e-9;
         all.iter()
             .all(|v| v.is_finite())
-            .then_some(below(self.base) && below(self.reject))
+            .then_some(below(self.base) && below(self.reject) && self.null <= VERDICT_CEILING)
     }
 }
 
@@ -290,7 +293,7 @@ pub fn verdict(r: &Robustness) -> (bool, String, Vec<String>) {
         }
     };
     let mut lines = vec![format!(
-        "Rule: a mixed-null model's advantage survives if its mean misclassification under {VERDICT_ATTACK} at epsilon {VERDICT_EPS} is at least {VERDICT_GAP:.0} percentage points below both the baseline's and its matching rejection baseline's (reject-X, same clean rejection rate as the model's clean null rate); means over {} set(s): {}.",
+        "Rule: a mixed-null model's advantage survives if its mean misclassification under {VERDICT_ATTACK} at epsilon {VERDICT_EPS} is at least {VERDICT_GAP:.0} percentage points below both the baseline's and its matching rejection baseline's (reject-X, same clean rejection rate as the model's clean null rate) and at most {VERDICT_CEILING:.0} %; means over {} set(s): {}.",
         r.attack_sets.len(),
         set_list(&r.attack_sets.iter().map(|s| s.name.to_string()).collect::<Vec<_>>())
     )];
@@ -355,5 +358,8 @@ mod tests {
         assert_eq!(j(45.0, 97.5, 54.9).survives(), Some(false));
         assert_eq!(j(45.0, 50.0, 90.0).survives(), Some(false));
         assert_eq!(j(45.0, f64::NAN, 90.0).survives(), None);
+        // A big gap is no defense when most images are still beaten.
+        assert_eq!(j(85.5, 100.0, 100.0).survives(), Some(false));
+        assert_eq!(j(50.0, 100.0, 100.0).survives(), Some(true));
     }
 }
