@@ -24,9 +24,8 @@ use clap::Args;
 use nullclass::artifacts::{self, SetDir};
 use nullclass::dataset::{Mnist, TEST_COUNT};
 use nullclass::device::{device_name, DeviceChoice};
-use nullclass::fgsm::{self, loss_gradient, Goal, SearchConfig};
-use nullclass::model::LoadedModel;
-use nullclass::nulls::Variant;
+use nullclass::fgsm::{self, Goal, SearchConfig};
+use nullclass::model::{load_set_models, LoadedModel, ModelEntry, SetModel};
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
@@ -141,13 +140,6 @@ pub struct AttackStat {
     /// Images whose input gradient was exactly zero at some step.
     pub zero_gradient: i64,
     pub seconds: f64,
-}
-
-#[derive(Debug, Serialize)]
-struct ModelEntry {
-    name: String,
-    file: String,
-    sha256: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -274,37 +266,15 @@ pub fn run(config: &Config) -> Result<PathBuf> {
     }
     let device = config.device.resolve()?;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let variants = Variant::all();
-    let missing: Vec<String> = variants
-        .iter()
-        .map(|v| set.model(v))
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "set folder {} lacks models (train them first): {}",
-            set.dir.display(),
-            missing.join(", ")
-        );
-    }
-    let mut models = Vec::new();
-    let mut entries = Vec::new();
-    for v in &variants {
-        let file = set.model(v);
-        let mut model = LoadedModel::load(&file, device)?;
+    let mut models = load_set_models(&set, device)?;
+    for m in &mut models {
         // The attacks need input gradients only.
-        model.vs.freeze();
-        entries.push(ModelEntry {
-            name: v.name(),
-            file: file.display().to_string(),
-            sha256: artifacts::sha256_file(&file)?,
-        });
-        models.push(model);
+        m.model.vs.freeze();
     }
     let data_file = artifacts::mnist_file(&config.artifacts);
     let test = Mnist::load(&data_file)?.test(device);
-    let (x, y, ids, walked, skipped_wrong) = sources(&models[0], &test, config.n, config.chunk)?;
+    let (x, y, ids, walked, skipped_wrong) =
+        sources(&models[0].model, &test, config.n, config.chunk)?;
     let n = config.n;
     let side = [n, 28, 28];
     let sweep_side = [radii.len() as i64, n, 28, 28];
@@ -315,7 +285,7 @@ pub fn run(config: &Config) -> Result<PathBuf> {
     out.npy("test_indices.npy", &ids)?;
     out.npy("eps.npy", &Tensor::from_slice(&radii))?;
 
-    let base = &models[0];
+    let base = &models[0].model;
     let signs = fgsm::signed_gradient(&base.net, &x, &y, config.chunk);
     out.npy("fgsm_transfer_signs.npy", &signs.view(side))?;
     let (images, mut attacks) = pgd_sweep(
@@ -333,11 +303,11 @@ pub fn run(config: &Config) -> Result<PathBuf> {
 
     let losses = pgd::adaptive_losses(!config.no_targeted);
     let mut fgsm_margin = Vec::new();
-    for (v, model) in variants.iter().zip(&models) {
-        let name = v.name();
+    for m in &models {
+        let (name, model) = (&m.name, &m.model);
         let (images, stats) = pgd_sweep(
             model,
-            &name,
+            name,
             "pgd-adaptive",
             &losses,
             &x,
@@ -352,7 +322,7 @@ pub fn run(config: &Config) -> Result<PathBuf> {
             &images.view(sweep_side),
         )?;
 
-        let grads = margin_gradient(model, &x, &y, config.chunk);
+        let grads = fgsm::chunked_gradient(&model.net, &x, &y, config.chunk, margin);
         let zero_gradient = grads
             .abs()
             .flatten(1, -1)
@@ -388,7 +358,7 @@ pub fn run(config: &Config) -> Result<PathBuf> {
         device: device_name(device),
         eps: &radii,
         losses_adaptive: losses,
-        models: entries,
+        models: models.iter().map(SetModel::entry).collect(),
         data_file: data_file.display().to_string(),
         walked,
         skipped_wrong,
@@ -401,18 +371,4 @@ pub fn run(config: &Config) -> Result<PathBuf> {
         .context("cannot write meta.json")?;
     out.commit()?;
     Ok(set.robust_dir())
-}
-
-/// d margin / d x for every source image, `chunk` at a time.
-fn margin_gradient(model: &LoadedModel, x: &Tensor, y: &Tensor, chunk: i64) -> Tensor {
-    let n = x.size()[0];
-    let parts: Vec<Tensor> = (0..n)
-        .step_by(chunk as usize)
-        .map(|s| {
-            let len = chunk.min(n - s);
-            let labels = y.narrow(0, s, len);
-            loss_gradient(&model.net, &x.narrow(0, s, len), |z| margin(z, &labels)).1
-        })
-        .collect();
-    Tensor::cat(&parts, 0)
 }

@@ -1,75 +1,15 @@
-//! Reading and checking what the evaluator scores: the set's 8 models and the FGSM
-//! folder adversary-gen wrote. Every check runs before anything is written.
+//! Reading and checking what the evaluator scores: the FGSM folder adversary-gen
+//! wrote (the set's 8 models come from [`load_set_models`]). Every check runs before anything is written.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use nullclass::artifacts::{self, SetDir};
+use nullclass::artifacts;
 use nullclass::dataset::Split;
 use nullclass::fgsm;
-use nullclass::model::LoadedModel;
+pub use nullclass::model::{load_set_models, ModelEntry, SetModel};
 use nullclass::npy;
-use nullclass::nulls::Variant;
-use serde::Serialize;
 use tch::{Device, Kind, Tensor};
-
-/// A loaded model with where it came from.
-pub struct SetModel {
-    pub name: String,
-    pub file: PathBuf,
-    pub sha256: String,
-    pub model: LoadedModel,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ModelEntry {
-    pub name: String,
-    pub file: String,
-    pub sha256: String,
-}
-
-impl SetModel {
-    pub fn entry(&self) -> ModelEntry {
-        ModelEntry {
-            name: self.name.clone(),
-            file: self.file.display().to_string(),
-            sha256: self.sha256.clone(),
-        }
-    }
-}
-
-/// All 8 models of the set, in [`Variant::ALL`] order; names every missing file at once.
-pub fn load_models(set: &SetDir, device: Device) -> Result<Vec<SetModel>> {
-    let variants = Variant::all();
-    let missing: Vec<String> = variants
-        .iter()
-        .map(|v| set.model(v))
-        .filter(|p| !p.exists())
-        .map(|p| p.display().to_string())
-        .collect();
-    if !missing.is_empty() {
-        bail!(
-            "set folder {} has {} of its 8 models; missing: {}",
-            set.dir.display(),
-            8 - missing.len(),
-            missing.join(", ")
-        );
-    }
-    variants
-        .iter()
-        .map(|v| {
-            let file = set.model(v);
-            let model = LoadedModel::load(&file, device)?;
-            let sha256 = artifacts::sha256_file(&file)?;
-            Ok(SetModel {
-                name: v.name(),
-                file,
-                sha256,
-                model,
-            })
-        })
-        .collect()
-}
 
 /// The FGSM folder's contents, on the scoring device.
 pub struct FgsmSet {
@@ -101,6 +41,23 @@ impl FgsmSet {
 
 fn all(t: &Tensor) -> bool {
     t.all().int64_value(&[]) != 0
+}
+
+/// A non-empty one-dimensional array of `kind` (labels, epsilons).
+pub fn read_vector(path: &Path, kind: Kind) -> Result<Tensor> {
+    let t = npy::read(path)?;
+    if t.kind() != kind || t.dim() != 1 || t.numel() == 0 {
+        let (dtype, len) = if kind == Kind::Int64 {
+            ("int64", "N")
+        } else {
+            ("float32", "E")
+        };
+        bail!(
+            "{}: expected a non-empty {dtype} [{len}] array",
+            path.display()
+        );
+    }
+    Ok(t)
 }
 
 pub fn read_checked(dir: &Path, name: &str, kind: Kind, shape: &[i64]) -> Result<Tensor> {
@@ -140,14 +97,8 @@ pub fn load_fgsm(dir: &Path, test: &Split, baseline: &SetModel, device: Device) 
         );
     }
 
-    let labels = npy::read(&dir.join("labels.npy"))?;
-    let n = labels.size().first().copied().unwrap_or(0);
-    if labels.kind() != Kind::Int64 || labels.size() != [n] || n == 0 {
-        bail!(
-            "{}: expected a non-empty int64 [N] array",
-            dir.join("labels.npy").display()
-        );
-    }
+    let labels = read_vector(&dir.join("labels.npy"), Kind::Int64)?;
+    let n = labels.size()[0];
     let image = [n, 28, 28];
     let sources = read_checked(dir, "source_images.npy", Kind::Float, &image)?;
     let indices = read_checked(dir, "test_indices.npy", Kind::Int64, &[n])?;
@@ -213,16 +164,9 @@ pub fn load_fgsm(dir: &Path, test: &Split, baseline: &SetModel, device: Device) 
 /// The sweep images adversary-gen saved with --save-sweep: epsilons float32 `[E]` and
 /// images float32 `[E,N,28,28]`.
 pub fn load_saved_sweep(dir: &Path, n: i64) -> Result<(Vec<f32>, Tensor)> {
-    let eps_path = dir.join("sweep_eps.npy");
-    let eps =
-        npy::read(&eps_path).with_context(|| "run adversary-gen with --save-sweep".to_string())?;
-    let e = eps.size().first().copied().unwrap_or(0);
-    if eps.kind() != Kind::Float || eps.size() != [e] || e == 0 {
-        bail!(
-            "{}: expected a non-empty float32 [E] array",
-            eps_path.display()
-        );
-    }
+    let eps = read_vector(&dir.join("sweep_eps.npy"), Kind::Float)
+        .context("run adversary-gen with --save-sweep")?;
+    let e = eps.size()[0];
     let images = read_checked(dir, "sweep_images.npy", Kind::Float, &[e, n, 28, 28])?;
     Ok((Vec::try_from(&eps)?, images))
 }

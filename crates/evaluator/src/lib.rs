@@ -134,7 +134,7 @@ pub fn run(config: &Config) -> Result<Summary> {
     }
     let device = config.device.resolve()?;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let models = inputs::load_models(&set, device)?;
+    let models = inputs::load_set_models(&set, device)?;
     let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
     let adv = inputs::load_fgsm(&set.fgsm_dir(), &test, &models[0], device)?;
     let n = adv.len();
@@ -162,7 +162,8 @@ pub fn run(config: &Config) -> Result<Summary> {
     let mut threshold = Vec::new();
     let mut predictions = Vec::new();
     for m in &models {
-        let (class, prob) = scores::predict_with_prob(&m.model, &adv.adv, config.chunk);
+        let (class, prob) =
+            scores::predict_with_prob(&m.model, &adv.adv, config.chunk, Kind::Float);
         threshold.push((m.name.clone(), Counts::of(&class, &adv.labels)));
         predictions.push(Tensor::stack(&[class.to_kind(Kind::Float), prob], 1));
     }

@@ -27,12 +27,11 @@ use nullclass::artifacts::{self, SetDir};
 use nullclass::dataset::Mnist;
 use nullclass::device::{device_name, DeviceChoice};
 use nullclass::fgsm;
-use nullclass::model::{LoadedModel, NULL_CLASS};
-use nullclass::npy;
+use nullclass::model::NULL_CLASS;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use crate::inputs::{self, read_checked, SetModel};
+use crate::inputs::{self, read_checked, read_vector, SetModel};
 use crate::scores::{self, Counts};
 
 /// The file written last: a make target for the robust scores.
@@ -61,23 +60,6 @@ pub struct Config {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
-}
-
-/// The baseline's top softmax probability for each image (float64 `[N]`, so that
-/// near-1 confidences stay distinct) and its predicted class.
-pub fn confidence(model: &LoadedModel, images: &Tensor, chunk: i64) -> (Tensor, Tensor) {
-    let n = images.size()[0];
-    let (mut probs, mut classes) = (Vec::new(), Vec::new());
-    for s in (0..n).step_by(chunk.max(1) as usize) {
-        let logits = model.logits(&images.narrow(0, s, chunk.min(n - s)));
-        let (p, c) = logits
-            .to_kind(Kind::Double)
-            .softmax(1, Kind::Double)
-            .max_dim(1, false);
-        probs.push(p);
-        classes.push(c);
-    }
-    (Tensor::cat(&probs, 0), Tensor::cat(&classes, 0))
 }
 
 /// The tau at which rejecting `p < tau` rejects `round(rate * N)` of the confidences
@@ -148,22 +130,10 @@ fn load_robust(dir: &Path, models: &[SetModel], device: Device) -> Result<Robust
             );
         }
     }
-    let labels = npy::read(&dir.join("labels.npy"))?;
-    let n = labels.size().first().copied().unwrap_or(0);
-    if labels.kind() != Kind::Int64 || labels.size() != [n] || n == 0 {
-        bail!(
-            "{}: expected a non-empty int64 [N] array",
-            dir.join("labels.npy").display()
-        );
-    }
-    let eps = npy::read(&dir.join("eps.npy"))?;
-    let e = eps.size().first().copied().unwrap_or(0);
-    if eps.kind() != Kind::Float || eps.size() != [e] || e == 0 {
-        bail!(
-            "{}: expected a non-empty float32 [E] array",
-            dir.join("eps.npy").display()
-        );
-    }
+    let labels = read_vector(&dir.join("labels.npy"), Kind::Int64)?;
+    let n = labels.size()[0];
+    let eps = read_vector(&dir.join("eps.npy"), Kind::Float)?;
+    let e = eps.size()[0];
     let image = [n, 28, 28];
     Ok(RobustSet {
         dir: dir.to_path_buf(),
@@ -216,7 +186,8 @@ impl Scorer<'_> {
             let c = Counts::of(&m.model.predict(images, self.chunk), self.labels);
             self.row(attack, &m.name, eps, &c);
         }
-        let (probs, classes) = confidence(&self.models[0].model, images, self.chunk);
+        let (classes, probs) =
+            scores::predict_with_prob(&self.models[0].model, images, self.chunk, Kind::Double);
         self.rejectors_on(attack, eps, &classes, &probs);
     }
 
@@ -239,7 +210,8 @@ impl Scorer<'_> {
             let c = Counts::of(&m.model.predict(&images, self.chunk), self.labels);
             self.row(attack, &m.name, eps, &c);
             if i == 0 {
-                let (probs, classes) = confidence(&m.model, &images, self.chunk);
+                let (classes, probs) =
+                    scores::predict_with_prob(&m.model, &images, self.chunk, Kind::Double);
                 self.rejectors_on(attack, eps, &classes, &probs);
             }
         }
@@ -296,14 +268,15 @@ pub fn run(config: &Config) -> Result<PathBuf> {
     }
     let device = config.device.resolve()?;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let models = inputs::load_models(&set, device)?;
+    let models = inputs::load_set_models(&set, device)?;
     let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
     let adv = load_robust(&set.robust_dir(), &models, device)?;
     let n = adv.labels.size()[0];
     let image = [n, 28, 28];
 
     // Each null model's clean null rate on the whole test set fixes its rejector's tau.
-    let (test_probs, _) = confidence(&models[0].model, &test.images, config.chunk);
+    let (_, test_probs) =
+        scores::predict_with_prob(&models[0].model, &test.images, config.chunk, Kind::Double);
     let n_test = test.len();
     let rejectors = models[1..]
         .iter()

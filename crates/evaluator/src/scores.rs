@@ -60,14 +60,20 @@ impl Counts {
     }
 }
 
-/// Predicted class (int64 `[M]`) and its softmax probability (float32 `[M]`), `chunk`
-/// images at a time.
-pub fn predict_with_prob(model: &LoadedModel, images: &Tensor, chunk: i64) -> (Tensor, Tensor) {
+/// Predicted class (int64 `[M]`) and its softmax probability (`[M]` in `kind`: float32
+/// for the saved predictions, float64 where near-1 confidences must stay distinct),
+/// `chunk` images at a time.
+pub fn predict_with_prob(
+    model: &LoadedModel,
+    images: &Tensor,
+    chunk: i64,
+    kind: Kind,
+) -> (Tensor, Tensor) {
     let n = images.size()[0];
     let (mut classes, mut probs) = (Vec::new(), Vec::new());
     for s in (0..n).step_by(chunk.max(1) as usize) {
         let logits = model.logits(&images.narrow(0, s, chunk.min(n - s)));
-        let (p, c) = logits.softmax(1, Kind::Float).max_dim(1, false);
+        let (p, c) = logits.to_kind(kind).softmax(1, kind).max_dim(1, false);
         classes.push(c);
         probs.push(p);
     }

@@ -184,12 +184,32 @@ pub fn signed_gradient<M: ModuleT>(
     labels: &Tensor,
     chunk: i64,
 ) -> Tensor {
+    chunked_gradient(net, images, labels, chunk, |logits, labels| {
+        logits.cross_entropy_loss::<Tensor>(labels, None, Reduction::None, -100, 0.0)
+    })
+    .sign()
+}
+
+/// d loss / d images for many images, `chunk` at a time, where `loss` maps a chunk's
+/// logits `[B, 11]` and labels `[B]` to one loss per image `[B]`.
+pub fn chunked_gradient<M, F>(
+    net: &M,
+    images: &Tensor,
+    labels: &Tensor,
+    chunk: i64,
+    loss: F,
+) -> Tensor
+where
+    M: ModuleT,
+    F: Fn(&Tensor, &Tensor) -> Tensor,
+{
     let n = images.size()[0];
     let parts: Vec<Tensor> = (0..n)
         .step_by(chunk.max(1) as usize)
         .map(|s| {
             let len = chunk.min(n - s);
-            input_gradient(net, &images.narrow(0, s, len), &labels.narrow(0, s, len)).sign()
+            let labels = labels.narrow(0, s, len);
+            loss_gradient(net, &images.narrow(0, s, len), |z| loss(z, &labels)).1
         })
         .collect();
     Tensor::cat(&parts, 0)

@@ -5,11 +5,15 @@
 //! the equivalent `torch.nn.Module` with `load_state_dict(strict=True)`.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use serde::Serialize;
 use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
+
+use crate::artifacts::{self, SetDir};
+use crate::nulls::Variant;
 
 pub const NUM_CLASSES: i64 = 11;
 pub const NULL_CLASS: i64 = 10;
@@ -195,6 +199,66 @@ impl LoadedModel {
             .collect();
         Tensor::cat(&chunks, 0)
     }
+}
+
+/// One model of a set, loaded, with where it came from (the attack and the scores
+/// record the file's hash, so that a retrained model is noticed downstream).
+pub struct SetModel {
+    pub name: String,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub model: LoadedModel,
+}
+
+/// What a tool's meta.json records of a [`SetModel`].
+#[derive(Debug, Serialize)]
+pub struct ModelEntry {
+    pub name: String,
+    pub file: String,
+    pub sha256: String,
+}
+
+impl SetModel {
+    pub fn entry(&self) -> ModelEntry {
+        ModelEntry {
+            name: self.name.clone(),
+            file: self.file.display().to_string(),
+            sha256: self.sha256.clone(),
+        }
+    }
+}
+
+/// All 8 models of the set, in [`Variant::ALL`] order; names every missing file at once.
+pub fn load_set_models(set: &SetDir, device: Device) -> Result<Vec<SetModel>> {
+    let variants = Variant::all();
+    let missing: Vec<String> = variants
+        .iter()
+        .map(|v| set.model(v))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        bail!(
+            "set folder {} has {} of its 8 models; missing: {}",
+            set.dir.display(),
+            8 - missing.len(),
+            missing.join(", ")
+        );
+    }
+    variants
+        .iter()
+        .map(|v| {
+            let file = set.model(v);
+            let model = LoadedModel::load(&file, device)?;
+            let sha256 = artifacts::sha256_file(&file)?;
+            Ok(SetModel {
+                name: v.name(),
+                file,
+                sha256,
+                model,
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
