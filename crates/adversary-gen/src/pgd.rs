@@ -7,7 +7,7 @@
 //! which is what a reader needs to trust a "the defense held" result.
 
 use nullclass::fgsm::loss_gradient;
-use nullclass::stacked::streams::{hash32, mix64, unit_float, MASK32};
+use nullclass::streams::{hash32, mix64, unit_float, MASK32};
 use serde::Serialize;
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};

@@ -2,7 +2,8 @@
 //!
 //! Only what two or more tools need lives here: the MNIST CNN ([`model`]), the null
 //! sample generators ([`nulls`]), the prepared data set ([`dataset`]), artifact paths
-//! and atomic writes ([`artifacts`]) and device selection ([`device`]).
+//! and atomic writes ([`artifacts`]), device selection ([`device`]) and the
+//! counter-based random streams of training and PGD ([`streams`]).
 
 pub mod artifacts;
 pub mod dataset;
@@ -13,3 +14,4 @@ pub mod npy;
 pub mod nulls;
 pub mod ramp;
 pub mod stacked;
+pub mod streams;

@@ -1,13 +1,11 @@
 //! Many models trained in lockstep as one wide network (the fast path of the
-//! trainer), and the random streams that let it reproduce single-model training.
+//! trainer). Their random numbers come from [`crate::streams`]: every batch of every
+//! model has its own 32-bit key, derived from the model's seed and the step, and
+//! every random number of that batch (digit indices, null flags and types, null
+//! pixels, dropout masks) is a hash of the key and a counter. A model therefore sees
+//! the same numbers whether it is trained alone or beside 239 others, on any device,
+//! and the numbers of all models come from the same few kernels.
 //!
-//! - [`streams`]: a counter-based random generator written in tensor ops. Every
-//!   batch of every model has its own 32-bit key, derived from the model's seed and
-//!   the step; every random number of that batch (digit indices, null flags and
-//!   types, null pixels, dropout masks) is a hash of the key and a counter. A model
-//!   therefore sees the same numbers whether it is trained alone or beside 239
-//!   others, on any device, and the numbers of all models come from the same few
-//!   kernels.
 //! - [`batches`]: the batches of method-notes.md (digits without replacement within
 //!   a batch, Binomial nulls, uniform / shuffled / mixed nulls) for many models at
 //!   once, from those streams, on the data's device, without host round trips.
@@ -17,4 +15,3 @@
 
 pub mod batches;
 pub mod net;
-pub mod streams;

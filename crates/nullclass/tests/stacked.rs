@@ -11,7 +11,7 @@ use nullclass::model::LoadedModel;
 use nullclass::nulls::{NullConfig, NullType, Variant};
 use nullclass::stacked::batches::StackBatches;
 use nullclass::stacked::net::{save_model, Convs, StackedCnn};
-use nullclass::stacked::streams::{keep_mask, Purpose};
+use nullclass::streams::{keep_mask, Purpose};
 use tch::{Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;

@@ -5,7 +5,7 @@
 //! Randomness: a model's weights come from torch's generator seeded with its torch
 //! seed; everything drawn during training (batches, nulls, dropout masks) and the
 //! validation set come from counter-based streams keyed by that seed and the step
-//! ([`nullclass::stacked::streams`]). A model therefore sees the same numbers
+//! ([`nullclass::streams`]). A model therefore sees the same numbers
 //! whether it is trained alone or beside others, on any device.
 
 use std::fs;
@@ -22,7 +22,7 @@ use nullclass::model::{LoadedModel, MnistCnn, NULL_CLASS, NUM_CLASSES};
 use nullclass::nulls::{NullConfig, Variant, TILES_CODE, TILES_TEXT};
 use nullclass::stacked::batches::StackBatches;
 use nullclass::stacked::net::save_model;
-use nullclass::stacked::streams::{keep_mask, Purpose};
+use nullclass::streams::{keep_mask, Purpose};
 use serde::Serialize;
 use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Reduction, Tensor};

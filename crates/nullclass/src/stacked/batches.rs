@@ -1,5 +1,5 @@
 //! Batches of method-notes.md ("Training regime", "Null sample types") for many
-//! models at once, drawn from the counter-based streams of [`super::streams`].
+//! models at once, drawn from the counter-based streams of [`crate::streams`].
 //!
 //! G batches are built by the same kernels whatever G is, and batch g reads only its
 //! own key, so a model's batches are bit-identical whether it is trained alone
@@ -10,7 +10,7 @@
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use super::streams::{self, batch_keys, batch_salt, below, below_scalar, bits, Domain, Purpose};
+use crate::streams::{self, batch_keys, batch_salt, below, below_scalar, bits, Domain, Purpose};
 use crate::dataset::Split;
 use crate::model::NULL_CLASS;
 use crate::nulls::{Batch, NullConfig, NullType, Variant};

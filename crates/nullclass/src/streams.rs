@@ -1,4 +1,5 @@
-//! Counter-based random numbers in tensor ops.
+//! Counter-based random numbers in tensor ops: the trainer's batches, nulls and
+//! dropout masks ([`crate::stacked`]) and adversary-gen's PGD starts draw from them.
 //!
 //! A stream is a 32-bit key; its numbers are `hash32(key + counter * W mod 2^32)`,
 //! where `hash32` is a bijective integer mixer and `W` an odd Weyl increment, so
