@@ -12,6 +12,8 @@
 //! - [`net`]: K copies of the MNIST CNN as one network: parameters stacked `[K,...]`,
 //!   grouped convolutions and batched matmuls, per-model dropout masks, each model's
 //!   slice saved under the usual names.
+//! - [`adam`]: PyTorch's Adam over the stacked parameters in few passes over memory.
 
+pub mod adam;
 pub mod batches;
 pub mod net;

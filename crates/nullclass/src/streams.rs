@@ -111,15 +111,16 @@ pub fn unit_float(u: &Tensor) -> Tensor {
         .g_mul_scalar_(1.0 / (1u64 << 24) as f64)
 }
 
-/// Dropout keep masks `[G, n]` for drop probability `p`, holding 0 or 1/(1-p) in
-/// `kind`. `p` must be a multiple of 1/256: each element reads b bits (b in 1, 2, 4,
-/// 8, the fewest that express p) and is dropped when they are below p * 2^b, so
-/// one 32-bit number serves 32/b elements and the mask costs a few passes.
-pub fn keep_mask(keys: &Tensor, purpose: Purpose, n: i64, p: f64, kind: Kind) -> Tensor {
+/// Dropout keep masks `[G, n]` for drop probability `p`, as booleans (true: kept);
+/// the kept values are then scaled by [`keep_scale`]. `p` must be a multiple of
+/// 1/256: each element reads b bits (b in 1, 2, 4, 8, the fewest that express p)
+/// and is dropped when they are below p * 2^b, so one 32-bit number serves 32/b
+/// elements and the mask costs a few passes.
+pub fn keep_mask(keys: &Tensor, purpose: Purpose, n: i64, p: f64) -> Tensor {
     let g = keys.size()[0];
     let device = keys.device();
     if p <= 0.0 {
-        return Tensor::ones([g, n], (kind, device));
+        return Tensor::ones([g, n], (Kind::Bool, device));
     }
     let b = dyadic_bits(p).expect("drop probability must be a multiple of 1/256 below 1");
     let per_word = 32 / b;
@@ -129,15 +130,19 @@ pub fn keep_mask(keys: &Tensor, purpose: Purpose, n: i64, p: f64, kind: Kind) ->
     // The expansion is the big tensor: int32 halves its traffic. The cast wraps the
     // numbers above 2^31 to negatives, whose arithmetic shifts still hold the same
     // low b bits.
-    let fields = bits(keys, purpose, words)
+    bits(keys, purpose, words)
         .to_kind(Kind::Int)
         .unsqueeze(2)
         .bitwise_right_shift(&shifts)
         .bitwise_and_((1i64 << b) - 1)
         .view([g, words * per_word])
-        .narrow(1, 0, n);
-    let scale = 1.0 / (1.0 - p);
-    fields.ge(drop_below).to_kind(kind).g_mul_scalar_(scale)
+        .narrow(1, 0, n)
+        .ge(drop_below)
+}
+
+/// What dropout with drop probability `p` multiplies the kept values by.
+pub fn keep_scale(p: f64) -> f64 {
+    1.0 / (1.0 - p)
 }
 
 /// The fewest bits b in {1, 2, 4, 8} with p * 2^b a whole number, for 0 < p < 1.
@@ -210,14 +215,14 @@ mod tests {
     fn dropout_fields_are_the_streams_bits_in_order() {
         // Element j of word w is bits [b*j, b*(j+1)) of the word, read without sign.
         let keys = Tensor::from_slice(&[9i64, 10]);
-        let m = keep_mask(&keys, Purpose::Dropout2, 50, 0.25, Kind::Double);
+        let m = keep_mask(&keys, Purpose::Dropout2, 50, 0.25);
+        assert_eq!(m.kind(), Kind::Bool);
         let words = Vec::<i64>::try_from(bits(&keys, Purpose::Dropout2, 4).view([-1])).unwrap();
-        let got = Vec::<f64>::try_from(m.view([-1])).unwrap();
+        let got = Vec::<bool>::try_from(m.view([-1])).unwrap();
         for g in 0..2 {
             for j in 0..50 {
                 let field = (words[g * 4 + j / 16] >> (2 * (j % 16))) & 3;
-                let want = if field >= 1 { 1.0 / 0.75 } else { 0.0 };
-                assert_eq!(got[g * 50 + j], want, "batch {g} element {j}");
+                assert_eq!(got[g * 50 + j], field >= 1, "batch {g} element {j}");
             }
         }
     }
@@ -230,16 +235,10 @@ mod tests {
         assert_eq!(dyadic_bits(0.3), None);
         let keys = Tensor::from_slice(&[1i64, 2, 3]);
         for p in [0.25, 0.5] {
-            let m = keep_mask(&keys, Purpose::Dropout1, 100_001, p, Kind::Float);
+            let m = keep_mask(&keys, Purpose::Dropout1, 100_001, p);
             assert_eq!(m.size(), [3, 100_001]);
-            let kept = m
-                .gt(0.0)
-                .to_kind(Kind::Double)
-                .mean(Kind::Double)
-                .double_value(&[]);
+            let kept = m.to_kind(Kind::Double).mean(Kind::Double).double_value(&[]);
             assert!((kept - (1.0 - p)).abs() < 0.005, "p {p}: kept {kept}");
-            let scale = m.max().double_value(&[]);
-            assert!((scale - 1.0 / (1.0 - p)).abs() < 1e-6);
         }
     }
 }

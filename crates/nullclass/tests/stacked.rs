@@ -9,9 +9,11 @@ use std::collections::HashMap;
 use nullclass::dataset::Split;
 use nullclass::model::LoadedModel;
 use nullclass::nulls::{NullConfig, NullType, Variant};
+use nullclass::stacked::adam::{Adam, AdamConfig};
 use nullclass::stacked::batches::StackBatches;
-use nullclass::stacked::net::{save_model, Convs, StackedCnn};
-use nullclass::streams::{keep_mask, Purpose};
+use nullclass::stacked::net::{save_model, Convs, Dropout, StackedCnn, DROP_HIDDEN, DROP_POOLED};
+use nullclass::streams::{bits, keep_mask, Purpose};
+use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};
 
 const CPU: Device = Device::Cpu;
@@ -42,15 +44,14 @@ fn stacked_forward_and_backward_equal_separate_models_in_f64() {
     tch::manual_seed(20);
     let x = Tensor::rand([k, batch, 1, 28, 28], (Kind::Double, CPU));
     let keys = Tensor::from_slice(&[1i64, 2, 3]);
-    let keep1 = keep_mask(&keys, Purpose::Dropout1, batch * 9216, 0.25, Kind::Double);
-    let keep2 = keep_mask(&keys, Purpose::Dropout2, batch * 128, 0.5, Kind::Double);
+    let dropout = Dropout::draw(&keys, batch);
     // A loss whose gradient reaches every logit with a different weight.
     let weights = Tensor::randn([k, batch, 11], (Kind::Double, CPU));
 
     let mut separate = Vec::new();
     for (i, m) in models.iter().enumerate() {
         let i = i as i64;
-        let masks = (keep1.get(i), keep2.get(i));
+        let masks = dropout.multipliers(i, Kind::Double);
         let logits = m.net.forward_masked(&x.get(i), Some((&masks.0, &masks.1)));
         (&logits * weights.get(i)).sum(Kind::Double).backward();
         separate.push(logits.detach());
@@ -59,7 +60,7 @@ fn stacked_forward_and_backward_equal_separate_models_in_f64() {
         let stack =
             StackedCnn::from_models(&models.iter().map(vars).collect::<Vec<_>>(), CPU, conv1)
                 .unwrap();
-        let logits = stack.forward(&x, Some((&keep1, &keep2)));
+        let logits = stack.forward(&x, Some(&dropout));
         assert_eq!(logits.size(), [k, batch, 11]);
         (&logits * &weights).sum(Kind::Double).backward();
         let grads: HashMap<String, Tensor> = stack
@@ -342,8 +343,8 @@ fn a_models_stream_does_not_depend_on_its_stack() {
                 all[k]
             );
             assert!(bs.labels.get(k as i64).equal(&ba.labels.get(0)));
-            let ms = keep_mask(&ks, Purpose::Dropout1, 16 * 9216, 0.25, Kind::Float);
-            let ma = keep_mask(&ka, Purpose::Dropout1, 16 * 9216, 0.25, Kind::Float);
+            let ms = keep_mask(&ks, Purpose::Dropout1, 16 * 9216, 0.25);
+            let ma = keep_mask(&ka, Purpose::Dropout1, 16 * 9216, 0.25);
             assert!(
                 ms.get(k as i64).equal(&ma.get(0)),
                 "{}: masks differ",
@@ -381,4 +382,240 @@ fn a_models_stream_does_not_depend_on_its_stack() {
         base.equal(&p.labels.narrow(0, 0, 32)),
         "the baseline's set is the pool itself"
     );
+}
+
+/// The float keep masks the trainer used before its masks became booleans: each
+/// element's b-bit field of the stream, kept (1/(1-p)) when at least p * 2^b.
+fn float_mask_reference(keys: &Tensor, purpose: Purpose, n: i64, p: f64, kind: Kind) -> Tensor {
+    let b = [1i64, 2, 4, 8]
+        .into_iter()
+        .find(|b| (p * (1 << b) as f64).fract() == 0.0)
+        .unwrap();
+    let per_word = 32 / b;
+    let words = Vec::<i64>::try_from(bits(keys, purpose, (n + per_word - 1) / per_word).view([-1]))
+        .unwrap();
+    let g = keys.size()[0] as usize;
+    let per_row = words.len() / g;
+    let mut out = Vec::with_capacity(g * n as usize);
+    for row in 0..g {
+        for j in 0..n as usize {
+            let w = words[row * per_row + j / per_word as usize];
+            let field = (w >> (b as usize * (j % per_word as usize))) & ((1 << b) - 1);
+            out.push(if field as f64 >= p * (1 << b) as f64 {
+                1.0 / (1.0 - p)
+            } else {
+                0.0
+            });
+        }
+    }
+    Tensor::from_slice(&out).view([g as i64, n]).to_kind(kind)
+}
+
+#[test]
+fn boolean_dropout_masks_give_the_old_float_masks_bits() {
+    let keys = Tensor::from_slice(&[11i64, 12, 13]);
+    let batch = 3;
+    let d = Dropout::draw(&keys, batch);
+    assert_eq!(d.pooled.kind(), Kind::Bool);
+    for kind in [Kind::Float, Kind::Double] {
+        let old1 = float_mask_reference(&keys, Purpose::Dropout1, batch * 9216, DROP_POOLED, kind);
+        let old2 = float_mask_reference(&keys, Purpose::Dropout2, batch * 128, DROP_HIDDEN, kind);
+        tch::manual_seed(5);
+        let x1 = Tensor::rand([3, batch * 9216], (kind, CPU)) * 3.0;
+        let x2 = Tensor::rand([3, batch * 128], (kind, CPU)) * 3.0;
+        let (new1, new2) = (
+            Dropout::apply(&x1, &d.pooled, DROP_POOLED),
+            Dropout::apply(&x2, &d.hidden, DROP_HIDDEN),
+        );
+        assert!(
+            new1.equal(&(&x1 * &old1)),
+            "{kind:?}: pooled dropout differs"
+        );
+        assert!(
+            new2.equal(&(&x2 * &old2)),
+            "{kind:?}: hidden dropout differs"
+        );
+        for k in 0..3 {
+            let (m1, m2) = d.multipliers(k, kind);
+            assert!(
+                m1.equal(&old1.get(k)) && m2.equal(&old2.get(k)),
+                "{kind:?} model {k}"
+            );
+        }
+    }
+}
+
+/// Parameters for the Adam tests: a stacked-sized mix of shapes.
+fn adam_params(kind: Kind) -> Vec<Tensor> {
+    tch::manual_seed(9);
+    [vec![3, 32, 1, 3, 3], vec![3, 64], vec![3, 300, 7]]
+        .into_iter()
+        .map(|s| Tensor::randn(s.as_slice(), (kind, CPU)) * 0.1)
+        .collect()
+}
+
+/// Runs `steps` Adam steps with libtorch's optimiser (tch::nn::Adam) and with
+/// stacked::adam on the same start and gradients (grads of sum(p * g_t), times
+/// `scale`); returns the largest relative difference of the parameters.
+fn adam_gap(kind: Kind, steps: usize, scale: f64) -> f64 {
+    let start = adam_params(kind);
+    let mut vs = tch::nn::VarStore::new(CPU);
+    vs.set_kind(kind);
+    let theirs: Vec<Tensor> = start
+        .iter()
+        .enumerate()
+        .map(|(i, p)| vs.root().var_copy(&format!("p{i}"), p))
+        .collect();
+    let mut opt = tch::nn::Adam::default().build(&vs, 1e-3).unwrap();
+    let ours: Vec<Tensor> = start
+        .iter()
+        .map(|p| p.copy().set_requires_grad(true))
+        .collect();
+    let mut adam = Adam::new(
+        ours.iter().map(Tensor::shallow_clone).collect(),
+        AdamConfig::paper(1e-3),
+        steps,
+    )
+    .unwrap();
+    tch::manual_seed(10);
+    for _ in 0..steps {
+        let grads: Vec<Tensor> = start.iter().map(|p| p.randn_like() * scale).collect();
+        let loss = |ps: &[Tensor]| {
+            ps.iter()
+                .zip(&grads)
+                .map(|(p, g)| (p * g).sum(kind))
+                .fold(Tensor::zeros([], (kind, CPU)), |a, b| a + b)
+        };
+        opt.backward_step(&loss(&theirs));
+        adam.backward_step(&loss(&ours)).unwrap();
+    }
+    // Relative to how far the parameters moved, so that rounding of the start
+    // values does not hide a wrong update.
+    ours.iter()
+        .zip(&theirs)
+        .zip(&start)
+        .map(|((a, b), s)| {
+            let moved = (b - s).abs().max().double_value(&[]);
+            (a - b).abs().max().double_value(&[]) / moved
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn stacked_adam_equals_libtorchs_adam() {
+    // Gradients of order 1 and of order 1e-9: at the second the bias-corrected
+    // root of v is far below eps, so putting eps anywhere else (Keras adds it to
+    // the raw root) would move the update by O(1), not by rounding.
+    for scale in [1.0, 1e-9] {
+        let gap = adam_gap(Kind::Double, 6, scale);
+        assert!(
+            gap < 1e-13,
+            "float64, gradients x{scale}: relative gap {gap}"
+        );
+    }
+    let gap = adam_gap(Kind::Float, 20, 1.0);
+    assert!(gap < 1e-5, "float32: relative gap {gap}");
+    // Steps beyond those it was built for are an error, not a panic.
+    let p = vec![Tensor::zeros([2], (Kind::Double, CPU)).set_requires_grad(true)];
+    let mut adam = Adam::new(p, AdamConfig::paper(1e-3), 1).unwrap();
+    let g = [Tensor::ones([2], (Kind::Double, CPU))];
+    adam.step(&g).unwrap();
+    assert!(adam.step(&g).is_err());
+}
+
+#[test]
+fn fresh_validation_moves_on_reproducibly_and_alone_as_in_a_stack() {
+    let p = pool(100, 10);
+    let config = NullConfig::default();
+    let all = variants(&Variant::ALL);
+    let seeds: Vec<i64> = (200..208).collect();
+    let stack = StackBatches::new(&p, &all, &seeds, &config, 16).unwrap();
+    // Two passes of the whole stack, in chunks of 3 batches.
+    let passes = |maker: &StackBatches, chunk: i64| {
+        let mut walk = maker.fresh_walk();
+        (1..=3)
+            .map(|_| {
+                walk.next_pass();
+                let parts: Vec<_> = (0..maker.sequential_batches())
+                    .step_by(chunk as usize)
+                    .map(|first| maker.fresh_sequential(first, chunk, &mut walk))
+                    .collect();
+                let cat = |f: fn(&nullclass::nulls::Batch) -> &Tensor| {
+                    Tensor::cat(&parts.iter().map(f).collect::<Vec<_>>(), 1)
+                };
+                (
+                    cat(|b| &b.images),
+                    cat(|b| &b.labels),
+                    cat(|b| &b.null_types),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = passes(&stack, 3);
+    // Whole batches: 7 of 16 for a pool of 100.
+    assert_eq!(first[0].1.size(), [8, 112]);
+    let again = passes(&stack, 2);
+    for (a, b) in first.iter().zip(&again) {
+        assert!(a.0.equal(&b.0) && a.1.equal(&b.1), "not reproducible");
+    }
+    for k in 0..8 {
+        let name = &all[k as usize];
+        // Fresh nulls each pass (the baseline has none).
+        let (n1, n2) = (first[0].2.get(k), first[1].2.get(k));
+        if !name.is_baseline() {
+            assert!(!n1.equal(&n2), "{name}: the same nulls in passes 1 and 2");
+        }
+        // The digits walk on through the pool in order, across passes.
+        let labels: Vec<i64> = (0..3)
+            .flat_map(|e| Vec::<i64>::try_from(first[e].1.get(k)).unwrap())
+            .collect();
+        let images: Vec<Tensor> = (0..3).map(|e| first[e].0.get(k)).collect();
+        let mut next = 0;
+        for (slot, &label) in labels.iter().enumerate() {
+            if label == 10 {
+                continue;
+            }
+            let img = images[slot / 112].get((slot % 112) as i64);
+            assert!(
+                img.equal(&p.images.get(next)),
+                "{name}: slot {slot} is not pool image {next}"
+            );
+            next = (next + 1) % 100;
+        }
+        // The window moved: pass 2 starts elsewhere than pass 1 (for the baseline
+        // by the 12 slots of the last batch beyond the pool's 100 images).
+        let starts: Vec<bool> = (0..2)
+            .map(|e| {
+                first[e + 1]
+                    .0
+                    .get(k)
+                    .get(0)
+                    .equal(&first[0].0.get(k).get(0))
+            })
+            .collect();
+        assert!(starts.iter().any(|s| !s), "{name}: the window did not move");
+        // Alone, the model sees the same passes.
+        let alone = StackBatches::new(
+            &p,
+            &all[k as usize..=k as usize],
+            &seeds[k as usize..=k as usize],
+            &config,
+            16,
+        )
+        .unwrap();
+        for (e, (a, s)) in passes(&alone, 7).iter().zip(&first).enumerate() {
+            assert!(
+                a.0.get(0).equal(&s.0.get(k)) && a.1.get(0).equal(&s.1.get(k)),
+                "{name}: pass {} differs alone",
+                e + 1
+            );
+        }
+    }
+    // The fixed set is another one, the same every time.
+    let fixed = stack.sequential(0, 7);
+    assert!(fixed.images.equal(&stack.sequential(0, 7).images));
+    assert!(!fixed
+        .images
+        .narrow(1, 0, 100)
+        .equal(&first[0].0.narrow(1, 0, 100)));
 }

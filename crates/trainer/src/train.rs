@@ -20,18 +20,12 @@ use nullclass::dataset::{Mnist, Split};
 use nullclass::device::{device_name, DeviceChoice};
 use nullclass::model::{LoadedModel, MnistCnn, NULL_CLASS, NUM_CLASSES};
 use nullclass::nulls::{NullConfig, Variant, TILES_CODE, TILES_TEXT};
-use nullclass::stacked::batches::StackBatches;
-use nullclass::stacked::net::save_model;
-use nullclass::streams::{keep_mask, Purpose};
+use nullclass::stacked::adam::{Adam, AdamConfig};
+use nullclass::stacked::batches::{FreshWalk, StackBatches};
+use nullclass::stacked::net::{save_model, Dropout};
 use serde::Serialize;
-use tch::nn::{self, OptimizerConfig};
+use tch::nn;
 use tch::{Device, Kind, Reduction, Tensor};
-
-/// Dropout rates of the report's Table 1.
-const DROP_CONV: f64 = 0.25;
-const DROP_DENSE: f64 = 0.5;
-const POOLED: i64 = 9216;
-const HIDDEN: i64 = 128;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,6 +37,19 @@ pub enum Validation {
     Holdout,
 }
 
+/// How each epoch's validation pass draws its nulls and digits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValidationNulls {
+    /// As the published code's long-lived test generator: every epoch's pass draws
+    /// new nulls, and its digits continue, in order, where the previous pass's
+    /// stopped (seeded by the model and the epoch).
+    Fresh,
+    /// The same validation set every epoch: the pool in order, nulls in place of
+    /// some digits.
+    Fixed,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -51,13 +58,25 @@ pub enum Precision {
     /// float64 parameters and activations: for the tests that compare the stacked
     /// and single paths to rounding (checkpoints are then float64).
     F64,
+    /// bfloat16 activations and forward weights, float32 master weights, gradients
+    /// and Adam state (train-set only; for GPUs).
+    Bf16,
 }
 
 impl Precision {
+    /// Kind of the parameters, the optimiser state and the checkpoints.
     fn kind(self) -> Kind {
         match self {
-            Self::F32 => Kind::Float,
+            Self::F32 | Self::Bf16 => Kind::Float,
             Self::F64 => Kind::Double,
+        }
+    }
+
+    /// Kind of the forward pass.
+    fn compute_kind(self) -> Kind {
+        match self {
+            Self::Bf16 => Kind::BFloat16,
+            other => other.kind(),
         }
     }
 }
@@ -101,9 +120,17 @@ pub struct Settings {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
-    /// Arithmetic of training (f64 is for tests).
+    /// Arithmetic of training (f64 is for tests; bf16 needs train-set).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
+    /// Validation nulls: fresh each epoch as the published code, or one fixed set.
+    #[arg(long, value_enum, default_value_t = ValidationNulls::Fresh)]
+    pub validation_nulls: ValidationNulls,
+    /// Read the training loss and accuracy back from the device every this many
+    /// steps (and at each epoch's end) for the progress line and the divergence
+    /// check; the steps in between never wait on the host.
+    #[arg(long, default_value_t = 500)]
+    pub sync_every: usize,
 }
 
 #[derive(Args, Debug, Clone, Serialize)]
@@ -202,11 +229,10 @@ impl ModelSpec {
 }
 
 /// K models as the training loop sees them: one forward over `[K,B,1,28,28]`
-/// inputs giving `[K,B,11]` logits, with per-model dropout keep masks `[K,B,9216]`
-/// and `[K,B,128]`.
+/// inputs giving `[K,B,11]` logits, with per-model dropout masks.
 pub trait Trainee {
     fn var_store(&self) -> &nn::VarStore;
-    fn forward(&self, xs: &Tensor, keep: Option<(&Tensor, &Tensor)>) -> Tensor;
+    fn forward(&self, xs: &Tensor, dropout: Option<&Dropout>) -> Tensor;
     /// Model k's parameters under the checkpoint names, as detached copies.
     fn model_tensors(&self, k: i64) -> Vec<(String, Tensor)>;
 }
@@ -219,9 +245,9 @@ impl Trainee for Single {
         &self.0.vs
     }
 
-    fn forward(&self, xs: &Tensor, keep: Option<(&Tensor, &Tensor)>) -> Tensor {
+    fn forward(&self, xs: &Tensor, dropout: Option<&Dropout>) -> Tensor {
         let x = xs.get(0);
-        let keep = keep.map(|(a, b)| (a.get(0), b.get(0)));
+        let keep = dropout.map(|d| d.multipliers(0, x.kind()));
         self.0
             .net
             .forward_masked(&x, keep.as_ref().map(|(a, b)| (a, b)))
@@ -239,6 +265,9 @@ impl Trainee for Single {
 }
 
 pub fn run(config: &Config) -> Result<()> {
+    if config.settings.precision == Precision::Bf16 {
+        bail!("--precision bf16 is for trainer train-set (the stacked network casts its weights per step); trainer train runs f32 or f64");
+    }
     let spec = ModelSpec {
         seed: config.seed,
         variant: config.variant.clone(),
@@ -290,12 +319,14 @@ fn item_losses(logits: &Tensor, labels: &Tensor) -> Tensor {
         .view([size[0], size[1]])
 }
 
-/// Mean loss and accuracy of every model on its own fixed validation set.
+/// Mean loss and accuracy of every model on its own validation set: the fixed one,
+/// or the next pass of `walk` (fresh nulls, the digit window moved on).
 fn validate(
     net: &dyn Trainee,
     val: &StackBatches,
-    kind: Kind,
+    precision: Precision,
     batch: i64,
+    mut walk: Option<&mut FreshWalk>,
 ) -> Result<(Vec<f64>, Vec<f64>)> {
     let k = val.models();
     let device = net.var_store().device();
@@ -303,10 +334,21 @@ fn validate(
     let per_chunk = (1024 / (k * batch)).max(1);
     let mut loss = Tensor::zeros([k], (Kind::Double, device));
     let mut correct = Tensor::zeros([k], (Kind::Int64, device));
+    // Items of the pass: the pool, or (fresh) whole batches of it.
+    let mut items = 0;
+    if let Some(w) = walk.as_deref_mut() {
+        w.next_pass();
+    }
     tch::no_grad(|| {
         for first in (0..val.sequential_batches()).step_by(per_chunk as usize) {
-            let b = val.sequential(first, per_chunk);
-            let logits = net.forward(&b.images.to_kind(kind), None);
+            let b = match walk.as_deref_mut() {
+                Some(w) => val.fresh_sequential(first, per_chunk, w),
+                None => val.sequential(first, per_chunk),
+            };
+            let logits = net
+                .forward(&b.images.to_kind(precision.compute_kind()), None)
+                .to_kind(precision.kind());
+            items += b.labels.size()[1];
             loss += item_losses(&logits, &b.labels).sum_dim_intlist(1, false, Kind::Double);
             correct += logits
                 .argmax(2, false)
@@ -314,7 +356,7 @@ fn validate(
                 .sum_dim_intlist(1, false, Kind::Int64);
         }
     });
-    let n = val.pool_len() as f64;
+    let n = items as f64;
     let loss = Vec::<f64>::try_from(loss / n).context("validation losses")?;
     let acc =
         Vec::<f64>::try_from(correct.to_kind(Kind::Double) / n).context("validation accuracies")?;
@@ -346,6 +388,9 @@ where
     }
     if settings.epochs == 0 || settings.steps == 0 || settings.batch <= 0 {
         bail!("--epochs, --steps and --batch must be positive");
+    }
+    if settings.sync_every == 0 {
+        bail!("--sync-every must be at least 1");
     }
     if !(0.0..=1.0).contains(&settings.null_prob) {
         bail!("--null-prob must be within [0, 1]");
@@ -385,23 +430,21 @@ where
         })
         .collect();
     let net = build(models, device)?;
-    let mut opt = nn::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        wd: 0.0,
-        eps: 1e-8,
-        amsgrad: false,
-    }
-    .build(net.var_store(), settings.lr)
+    let total_steps = settings.epochs * settings.steps;
+    let mut opt = Adam::new(
+        net.var_store().trainable_variables(),
+        AdamConfig::paper(settings.lr),
+        total_steps,
+    )
     .context("cannot build the Adam optimiser")?;
+    let mut walk = (settings.validation_nulls == ValidationNulls::Fresh).then(|| val.fresh_walk());
 
     let names = if k == 1 {
         specs[0].label()
     } else {
         format!("{} models of seed-{:02}..", k, specs[0].seed)
     };
-    let total = (settings.epochs * settings.steps) as u64;
-    let bar = ProgressBar::new(total);
+    let bar = ProgressBar::new(total_steps as u64);
     bar.set_style(
         ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} {msg}")
             .context("progress bar template")?,
@@ -425,21 +468,26 @@ where
     let mut step_seconds = 0.0;
     for epoch in 1..=settings.epochs {
         let epoch_start = Instant::now();
-        // Summed on the device and read every 50 steps, so the step itself never
-        // waits on the host.
+        // Summed on the device and read every --sync-every steps, so the steps in
+        // between never wait on the host.
         let mut loss_sum = Tensor::zeros([ki], (Kind::Double, device));
         let mut correct = Tensor::zeros([ki], (Kind::Int64, device));
+        let mut shown = 0;
         for step in 1..=settings.steps {
             let global = ((epoch - 1) * settings.steps + step - 1) as u64;
             let keys = batches.step_keys(global);
             let b = batches.train_batch(&keys);
-            let keep1 = keep_mask(&keys, Purpose::Dropout1, batch * POOLED, DROP_CONV, kind);
-            let keep2 = keep_mask(&keys, Purpose::Dropout2, batch * HIDDEN, DROP_DENSE, kind);
-            let logits = net.forward(&b.images.to_kind(kind), Some((&keep1, &keep2)));
+            let dropout = Dropout::draw(&keys, batch);
+            let logits = net
+                .forward(
+                    &b.images.to_kind(settings.precision.compute_kind()),
+                    Some(&dropout),
+                )
+                .to_kind(kind);
             // Each model's mean over its batch, summed over models: parameters are
             // disjoint, so each model gets the gradient of its own loss.
             let losses = item_losses(&logits, &b.labels).mean_dim(1, false, kind);
-            opt.backward_step(&losses.sum(kind));
+            opt.backward_step(&losses.sum(kind))?;
             tch::no_grad(|| {
                 loss_sum += losses.detach().to_kind(Kind::Double);
                 correct += logits
@@ -447,7 +495,7 @@ where
                     .eq_tensor(&b.labels)
                     .sum_dim_intlist(1, false, Kind::Int64);
             });
-            if step % 50 == 0 || step == settings.steps {
+            if step % settings.sync_every == 0 || step == settings.steps {
                 let means =
                     Vec::<f64>::try_from(&loss_sum / step as f64).context("training losses")?;
                 for (i, mean) in means.iter().enumerate() {
@@ -476,15 +524,18 @@ where
                     "epoch {epoch} loss {mean:.4} acc {:.2}%",
                     100.0 * acc
                 ));
-                bar.inc(if step % 50 == 0 {
-                    50
-                } else {
-                    (step % 50) as u64
-                });
+                bar.inc((step - shown) as u64);
+                shown = step;
             }
         }
         step_seconds += epoch_start.elapsed().as_secs_f64();
-        let (val_loss, val_acc) = validate(net.as_ref(), &val, kind, val_batch)?;
+        let (val_loss, val_acc) = validate(
+            net.as_ref(),
+            &val,
+            settings.precision,
+            val_batch,
+            walk.as_mut(),
+        )?;
         let train_loss =
             Vec::<f64>::try_from(&loss_sum / settings.steps as f64).context("training losses")?;
         let train_correct = Vec::<i64>::try_from(&correct).context("training accuracies")?;

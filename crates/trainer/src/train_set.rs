@@ -7,7 +7,7 @@
 use anyhow::{bail, Result};
 use clap::Args;
 use nullclass::nulls::Variant;
-use nullclass::stacked::net::{Convs, StackedCnn};
+use nullclass::stacked::net::{Convs, Dropout, StackedCnn};
 use tch::Device;
 
 use crate::train::{train_models, ModelSpec, Settings, Trainee};
@@ -37,8 +37,8 @@ impl Trainee for StackedCnn {
         &self.vs
     }
 
-    fn forward(&self, xs: &tch::Tensor, keep: Option<(&tch::Tensor, &tch::Tensor)>) -> tch::Tensor {
-        StackedCnn::forward(self, xs, keep)
+    fn forward(&self, xs: &tch::Tensor, dropout: Option<&Dropout>) -> tch::Tensor {
+        StackedCnn::forward(self, xs, dropout)
     }
 
     fn model_tensors(&self, k: i64) -> Vec<(String, tch::Tensor)> {

@@ -3,17 +3,17 @@
 //!
 //! G batches are built by the same kernels whatever G is, and batch g reads only its
 //! own key, so a model's batches are bit-identical whether it is trained alone
-//! (G = 1) or in a stack. Every null type a stack uses is generated for every slot
-//! and then selected per slot, as [`crate::nulls::BatchMaker`] does; a type no
-//! model uses is skipped, which shifts nothing since each type has its own counters.
+//! (G = 1) or in a stack. Each null type is generated for every slot of the batches
+//! whose variant uses it (and only those), then selected per slot; since each type
+//! has its own counters, generating it for fewer batches shifts nothing.
 
 use anyhow::{bail, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::streams::{self, batch_keys, batch_salt, below, below_scalar, bits, Domain, Purpose};
 use crate::dataset::Split;
 use crate::model::NULL_CLASS;
 use crate::nulls::{Batch, NullConfig, NullType, Variant};
+use crate::streams::{self, batch_keys, batch_salt, below, below_scalar, bits, Domain, Purpose};
 
 const PIXELS: i64 = 28 * 28;
 /// Chance that a batch's digit draw falls back on a duplicate: see [`DigitDraw`].
@@ -50,6 +50,26 @@ impl DigitDraw {
     }
 }
 
+/// The batches (rows) of a stack whose variant draws one null type.
+enum Users {
+    None,
+    All,
+    /// Row indices on the device, and on the host for [`NullPlan::repeat_rows`].
+    Rows(Tensor, Vec<i64>),
+}
+
+impl Users {
+    fn from_rows(rows: Vec<i64>, g: i64, device: Device) -> Self {
+        if rows.is_empty() {
+            Self::None
+        } else if rows.len() as i64 == g {
+            Self::All
+        } else {
+            Self::Rows(Tensor::from_slice(&rows).to_device(device), rows)
+        }
+    }
+}
+
 /// Per-model null settings of a stack, as tensors rows (one row per batch).
 pub struct NullPlan {
     /// `[G,3]` null type codes of each batch's variant, padded by repetition.
@@ -58,8 +78,8 @@ pub struct NullPlan {
     n_types: Tensor,
     /// `[G,1]` a slot is null when its 32-bit number is below this.
     threshold: Tensor,
-    /// Which types some batch uses: the others are not generated.
-    used: [bool; 3],
+    /// Per type, the batches whose variant uses it: only those generate it.
+    users: [Users; 3],
     tile_sizes: Tensor,
     n_tiles: i64,
 }
@@ -77,14 +97,14 @@ impl NullPlan {
         let mut types = Vec::with_capacity(variants.len() * 3);
         let mut n_types = Vec::with_capacity(variants.len());
         let mut threshold = Vec::with_capacity(variants.len());
-        let mut used = [false; 3];
-        for v in variants {
+        let mut rows: [Vec<i64>; 3] = Default::default();
+        for (row, v) in variants.iter().enumerate() {
             let t = v.null_types();
             for slot in 0..3 {
                 types.push(t.get(slot % t.len().max(1)).map_or(0, |x| x.code()));
             }
             for x in t {
-                used[x.code() as usize] = true;
+                rows[x.code() as usize].push(row as i64);
             }
             n_types.push(t.len() as i64);
             let p = if v.is_baseline() {
@@ -101,26 +121,61 @@ impl NullPlan {
             threshold: Tensor::from_slice(&threshold)
                 .view([g, 1])
                 .to_device(device),
-            used,
+            users: rows.map(|r| Users::from_rows(r, g, device)),
             tile_sizes: Tensor::from_slice(&config.tile_sizes).to_device(device),
             n_tiles: config.tile_sizes.len() as i64,
         })
     }
 
     pub fn uses(&self, t: NullType) -> bool {
-        self.used[t.code() as usize]
+        !matches!(self.users[t.code() as usize], Users::None)
     }
 
     /// Each row repeated `times` times in place (row k becomes rows k*times..).
     pub fn repeat_rows(&self, times: i64) -> Self {
         let rep = |t: &Tensor| t.repeat_interleave_self_int(times, 0, None);
+        let device = self.types.device();
+        let g = self.types.size()[0] * times;
+        let users = self.users.each_ref().map(|u| match u {
+            Users::None => Users::None,
+            Users::All => Users::All,
+            Users::Rows(_, rows) => Users::from_rows(
+                rows.iter()
+                    .flat_map(|r| (0..times).map(move |j| r * times + j))
+                    .collect(),
+                g,
+                device,
+            ),
+        });
         Self {
             types: rep(&self.types),
             n_types: rep(&self.n_types),
             threshold: rep(&self.threshold),
-            used: self.used,
+            users,
             tile_sizes: self.tile_sizes.shallow_clone(),
             n_tiles: self.n_tiles,
+        }
+    }
+}
+
+/// Which slots of G batches are nulls, and of which type.
+struct NullSlots {
+    /// `[G,B]` bool.
+    is_null: Tensor,
+    /// `[G,B]` type code of each slot (meaningful where `is_null`).
+    code: Tensor,
+}
+
+impl NullSlots {
+    fn draw(keys: &Tensor, batch: i64, plan: &NullPlan) -> Self {
+        let is_null = bits(keys, Purpose::NullFlag, batch).lt_tensor(&plan.threshold);
+        let which = below(
+            &bits(keys, Purpose::NullType, batch),
+            &plan.n_types.clamp_min(1),
+        );
+        Self {
+            is_null,
+            code: plan.types.gather(1, &which, false),
         }
     }
 }
@@ -244,33 +299,48 @@ impl Pool {
     /// The batches whose digit slots hold `idx` `[G,B]`, each slot replaced by a null
     /// with its batch's probability, of a type uniform among its batch's types.
     pub fn batches(&self, keys: &Tensor, idx: &Tensor, plan: &NullPlan) -> Batch {
+        let slots = NullSlots::draw(keys, idx.size()[1], plan);
+        self.fill(keys, idx, &slots, plan)
+    }
+
+    /// `[G,784]`-per-slot candidates of null type `t` for the batches of `keys`.
+    fn candidates(&self, t: NullType, keys: &Tensor, batch: i64, plan: &NullPlan) -> Tensor {
+        let g = keys.size()[0];
+        match t {
+            NullType::Uniform => streams::unit_float(&bits(keys, Purpose::Uniform, batch * PIXELS))
+                .view([g, batch, PIXELS]),
+            NullType::Shuffled => self.shuffled(keys, batch, plan),
+            NullType::Mixed => self.mixed(keys, batch),
+        }
+    }
+
+    /// The batches whose digit slots hold `idx` `[G,B]` and whose null slots are
+    /// `slots`.
+    fn fill(&self, keys: &Tensor, idx: &Tensor, slots: &NullSlots, plan: &NullPlan) -> Batch {
         let size = idx.size();
         let (g, batch) = (size[0], size[1]);
         let flat = idx.reshape([-1]);
         let mut images = self.images.index_select(0, &flat).view([g, batch, PIXELS]);
         let mut labels = self.labels.index_select(0, &flat).view([g, batch]);
-        let is_null = bits(keys, Purpose::NullFlag, batch).lt_tensor(&plan.threshold);
-        let which = below(
-            &bits(keys, Purpose::NullType, batch),
-            &plan.n_types.clamp_min(1),
-        );
-        let code = plan.types.gather(1, &which, false);
+        let NullSlots { is_null, code } = slots;
         for t in [NullType::Uniform, NullType::Shuffled, NullType::Mixed] {
-            if !plan.uses(t) {
-                continue;
-            }
-            let candidates = match t {
-                NullType::Uniform => {
-                    streams::unit_float(&bits(keys, Purpose::Uniform, batch * PIXELS))
-                        .view([g, batch, PIXELS])
+            let mask = is_null.logical_and(&code.eq(t.code())).unsqueeze(2);
+            match &plan.users[t.code() as usize] {
+                Users::None => {}
+                Users::All => {
+                    images = self
+                        .candidates(t, keys, batch, plan)
+                        .where_self(&mask, &images);
                 }
-                NullType::Shuffled => self.shuffled(keys, batch, plan),
-                NullType::Mixed => self.mixed(keys, batch),
-            };
-            let mask = is_null.logical_and(&code.eq(t.code()));
-            images = candidates.where_self(&mask.unsqueeze(2), &images);
+                Users::Rows(rows, _) => {
+                    let own = self
+                        .candidates(t, &keys.index_select(0, rows), batch, plan)
+                        .where_self(&mask.index_select(0, rows), &images.index_select(0, rows));
+                    images = images.index_copy(0, rows, &own);
+                }
+            }
         }
-        labels = labels.masked_fill(&is_null, NULL_CLASS);
+        labels = labels.masked_fill(is_null, NULL_CLASS);
         let null_types = code.masked_fill(&is_null.logical_not(), -1);
         Batch {
             images: images.view([g, batch, 1, 28, 28]),
@@ -357,11 +427,39 @@ impl StackBatches {
     /// validation set of method-notes.md): images `[K,n,1,28,28]` and labels `[K,n]`,
     /// n the items those batches hold. Regenerated on demand, identically each time.
     pub fn sequential(&self, first: i64, count: i64) -> Batch {
+        self.sequential_pass(first, count, None)
+    }
+
+    /// A walk over the pool that each validation pass continues: see
+    /// [`Self::fresh_sequential`].
+    pub fn fresh_walk(&self) -> FreshWalk {
+        FreshWalk {
+            pass: 0,
+            next: self.model_keys.zeros_like(),
+        }
+    }
+
+    /// As [`Self::sequential`], but for pass `walk.pass` of a validation set drawn
+    /// as the published code's long-lived test generator draws it: every pass has
+    /// its own nulls, and the digit slots take the pool's images in order from where
+    /// the model's previous digit slot stopped (wrapping at the end), so the window
+    /// moves on from pass to pass by the number of digit slots. A pass is
+    /// [`Self::sequential_batches`] full batches (Keras ran 10,000 / 32 = 312.5
+    /// validation steps as 313 batches of 32, 10,016 slots). Chunks must come in
+    /// order, each pass from batch 0; each model walks on its own.
+    pub fn fresh_sequential(&self, first: i64, count: i64, walk: &mut FreshWalk) -> Batch {
+        assert!(walk.pass >= 1, "FreshWalk::next_pass starts each pass");
+        self.sequential_pass(first, count, Some(walk))
+    }
+
+    fn sequential_pass(&self, first: i64, count: i64, walk: Option<&mut FreshWalk>) -> Batch {
         let k = self.models();
         let device = self.model_keys.device();
         let count = count.min(self.sequential_batches() - first);
+        // The fixed set is pass 0; fresh passes count from 1.
+        let pass = walk.as_ref().map_or(0, |w| w.pass);
         let salts: Vec<i64> = (first..first + count)
-            .map(|c| batch_salt(Domain::Validation, c as u64))
+            .map(|c| batch_salt(Domain::Validation, pass << 32 | c as u64))
             .collect();
         let salts = Tensor::from_slice(&salts).to_device(device);
         let keys = streams::hash32(
@@ -372,20 +470,42 @@ impl StackBatches {
         )
         .view([-1]);
         let start = first * self.batch;
-        let items = (count * self.batch).min(self.pool.len() - start);
-        // Slots past the pool's end read item 0 and are cut off below; every slot
-        // has its own numbers, so the padding changes nothing in the real ones.
-        let idx = Tensor::arange_start(start, start + count * self.batch, (Kind::Int64, device));
-        let idx = idx
-            .masked_fill(&idx.ge(self.pool.len()), 0)
-            .view([1, count, self.batch])
-            .expand([k, count, self.batch], false)
-            .reshape([k * count, self.batch])
-            .contiguous();
+        let slots_in = count * self.batch;
+        let items = if walk.is_some() {
+            slots_in
+        } else {
+            slots_in.min(self.pool.len() - start)
+        };
         let plan = self.plan.repeat_rows(count);
-        let b = self.pool.batches(&keys, &idx, &plan);
+        let slots = NullSlots::draw(&keys, self.batch, &plan);
+        let idx = match walk {
+            None => {
+                // Slots past the pool's end read item 0 and are cut off below; every
+                // slot has its own numbers, so the padding changes nothing in the
+                // real ones.
+                let idx = Tensor::arange_start(start, start + slots_in, (Kind::Int64, device));
+                idx.masked_fill(&idx.ge(self.pool.len()), 0)
+                    .view([1, count, self.batch])
+                    .expand([k, count, self.batch], false)
+                    .reshape([k * count, self.batch])
+                    .contiguous()
+            }
+            Some(walk) => {
+                let digit = slots
+                    .is_null
+                    .logical_not()
+                    .view([k, slots_in])
+                    .to_kind(Kind::Int64);
+                let before = digit.cumsum(1, Kind::Int64) - &digit;
+                let idx = (walk.next.view([k, 1]) + before).remainder(self.pool.len());
+                walk.next = (&walk.next + digit.sum_dim_intlist(1, false, Kind::Int64))
+                    .remainder(self.pool.len());
+                idx.view([k * count, self.batch])
+            }
+        };
+        let b = self.pool.fill(&keys, &idx, &slots, &plan);
         let cut = |t: &Tensor, tail: &[i64]| {
-            let mut shape = vec![k, count * self.batch];
+            let mut shape = vec![k, slots_in];
             shape.extend_from_slice(tail);
             t.reshape(shape.as_slice()).narrow(1, 0, items).contiguous()
         };
@@ -397,9 +517,82 @@ impl StackBatches {
     }
 }
 
+/// Where each model's validation window stands: the pass number and, per model, the
+/// pool index its next digit slot takes (`[K]` on the device).
+pub struct FreshWalk {
+    pass: u64,
+    next: Tensor,
+}
+
+impl FreshWalk {
+    /// Starts the next pass (the first is pass 1: the trainer's epoch number).
+    pub fn next_pass(&mut self) {
+        self.pass += 1;
+    }
+
+    pub fn pass(&self) -> u64 {
+        self.pass
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn generating_a_type_for_its_users_only_changes_nothing() {
+        // Against generating every used type for every batch and selecting per slot
+        // (what the stacks did before): the same bits, in training and validation.
+        let device = Device::Cpu;
+        tch::manual_seed(3);
+        let split = Split {
+            images: Tensor::rand([300, 1, 28, 28], (Kind::Float, device)),
+            labels: Tensor::arange(300, (Kind::Int64, device)).remainder(10),
+        };
+        let variants: Vec<Variant> = ["base", "u", "s", "m", "us", "um", "sm", "usm"]
+            .iter()
+            .map(|n| n.parse().unwrap())
+            .collect();
+        let seeds: Vec<i64> = (40..48).collect();
+        let config = NullConfig::default();
+        let rows = StackBatches::new(&split, &variants, &seeds, &config, 16).unwrap();
+        let mut all = StackBatches::new(&split, &variants, &seeds, &config, 16).unwrap();
+        assert!(rows.plan.users.iter().all(|u| matches!(u, Users::Rows(..))));
+        all.plan.users = [Users::All, Users::All, Users::All];
+        let same = |a: &Batch, b: &Batch, what: &str| {
+            assert!(a.images.equal(&b.images), "{what}: images differ");
+            assert!(a.labels.equal(&b.labels), "{what}: labels differ");
+            assert!(
+                a.null_types.equal(&b.null_types),
+                "{what}: null types differ"
+            );
+        };
+        for step in [0u64, 1, 77] {
+            let keys = rows.step_keys(step);
+            same(
+                &rows.train_batch(&keys),
+                &all.train_batch(&keys),
+                "training",
+            );
+        }
+        same(
+            &rows.sequential(2, 5),
+            &all.sequential(2, 5),
+            "fixed validation",
+        );
+        let (mut wr, mut wa) = (rows.fresh_walk(), all.fresh_walk());
+        for pass in 1..=2 {
+            wr.next_pass();
+            wa.next_pass();
+            for first in [0, 4] {
+                same(
+                    &rows.fresh_sequential(first, 4, &mut wr),
+                    &all.fresh_sequential(first, 4, &mut wa),
+                    &format!("fresh validation pass {pass}"),
+                );
+            }
+        }
+    }
 
     #[test]
     fn digit_draw_choice() {
