@@ -1,6 +1,7 @@
 //! trainer: trains one model of one set (the baseline or a null-class variant), and
 //! dumps null samples for inspection.
 
+mod bench_convs;
 mod nulls_dump;
 mod ramp;
 mod train;
@@ -26,6 +27,8 @@ enum Command {
     Nulls(nulls_dump::Config),
     /// Train the toy ramp model of section 2 and probe its decision spaces.
     Ramp(ramp::Config),
+    /// Time the stacked network's convolution methods (grouped, im2col, per-model).
+    BenchConvs(bench_convs::Config),
 }
 
 fn main() -> Result<()> {
@@ -34,5 +37,6 @@ fn main() -> Result<()> {
         Command::TrainSet(config) => train_set::run(&config),
         Command::Nulls(config) => nulls_dump::run(&config),
         Command::Ramp(config) => ramp::run(&config),
+        Command::BenchConvs(config) => bench_convs::run(&config),
     }
 }
