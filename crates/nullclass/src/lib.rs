@@ -2,7 +2,8 @@
 //!
 //! Only what two or more tools need lives here: the MNIST CNN ([`model`]), the null
 //! sample generators ([`nulls`]), the prepared data set ([`dataset`]), artifact paths
-//! and atomic writes ([`artifacts`]) and device selection ([`device`]).
+//! and atomic writes ([`artifacts`]), device selection ([`device`]) and what
+//! the later stages share across sets ([`session`]).
 
 pub mod artifacts;
 pub mod dataset;
@@ -12,4 +13,5 @@ pub mod model;
 pub mod npy;
 pub mod nulls;
 pub mod ramp;
+pub mod session;
 pub mod stacked;
