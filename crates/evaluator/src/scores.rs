@@ -175,4 +175,49 @@ mod tests {
         };
         assert_eq!(clean_row("base", &clean), "base,4,0.75,0.25");
     }
+
+    #[test]
+    fn device_counts_read_back_in_push_order() {
+        let labels = Tensor::from_slice(&[3i64, 3, 1, 0]);
+        let a = Tensor::from_slice(&[3i64, 10, 1, 8]);
+        let b = Tensor::from_slice(&[10i64, 10, 10, 0]);
+        let rows = Tensor::stack(&[&b, &labels, &a], 0);
+        let mut pending = DeviceCounts::default();
+        assert_eq!(pending.push(4, Counts::on_device(&a, &labels)), 0);
+        assert_eq!(
+            pending.push(4, Counts::per_row_on_device(&rows, &labels)),
+            1
+        );
+        let short = Tensor::from_slice(&[1i64, 10]);
+        assert_eq!(
+            pending.push(2, Counts::on_device(&short, &labels.narrow(0, 1, 2))),
+            4
+        );
+        let got = pending.read().unwrap();
+        let expected: Vec<Counts> = [
+            (&a, &labels),
+            (&b, &labels),
+            (&labels, &labels),
+            (&a, &labels),
+        ]
+        .into_iter()
+        .map(|(p, l)| Counts::of(p, l))
+        .chain([Counts {
+            n: 2,
+            correct: 0,
+            misclassified: 1,
+            unclassified: 1,
+        }])
+        .collect();
+        assert_eq!(got, expected);
+        assert_eq!(
+            got[1],
+            Counts {
+                n: 4,
+                correct: 1,
+                misclassified: 0,
+                unclassified: 3
+            }
+        );
+    }
 }
