@@ -14,17 +14,18 @@ pub mod pgd;
 pub mod robust;
 pub mod synthetic;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use nullclass::artifacts::{self, SetDir};
-use nullclass::dataset::{Mnist, TEST_COUNT};
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::dataset::TEST_COUNT;
+use nullclass::device::{DeviceChoice, Tf32};
 use nullclass::fgsm::{self, SearchConfig};
 use nullclass::model::LoadedModel;
 use nullclass::nulls::Variant;
+use nullclass::session::{self, Session};
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
@@ -56,6 +57,12 @@ pub struct Config {
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
+    /// TF32 in cuBLAS and cuDNN on a GPU: on or off. Off by default: the threshold
+    /// images sit within --tolerance (1e-3) of the baseline's decision boundary, and
+    /// TF32's 10-bit mantissa moves logits by more than that, so images made with it
+    /// could flip back when scored.
+    #[arg(long, default_value = "off")]
+    pub tf32: Tf32,
     /// Source images whose searches run in lockstep.
     #[arg(long, default_value_t = 500)]
     pub batch: i64,
@@ -166,7 +173,58 @@ pub struct Summary {
     pub wall_seconds: f64,
 }
 
+/// One set, in a process of its own.
 pub fn run(config: &Config) -> Result<Summary> {
+    run_in(&open(config)?, config)
+}
+
+/// Sets `config.seed` to `config.seed + sets - 1` in one process: the device and the
+/// data are set up once; each set's files are those its own [`run`] would write.
+/// `done` hears of each set as it is written.
+pub fn run_sets(config: &Config, sets: u64, mut done: impl FnMut(&Summary)) -> Result<()> {
+    let seeds = session::seeds(config.seed, sets)?;
+    let session = open(config)?;
+    for seed in seeds {
+        let one = Config {
+            seed,
+            ..config.clone()
+        };
+        done(&run_in(&session, &one).with_context(|| format!("set {seed}"))?);
+    }
+    Ok(())
+}
+
+/// `adversary-gen robust` for sets `config.seed` to `config.seed + sets - 1` in one
+/// process, as [`run_sets`] does for FGSM.
+pub fn robust_sets(config: &robust::Config, sets: u64, mut done: impl FnMut(&Path)) -> Result<()> {
+    let seeds = session::seeds(config.seed, sets)?;
+    let session = Session::open(
+        &config.artifacts,
+        config.device,
+        config.tf32,
+        config.threads,
+    )?;
+    for seed in seeds {
+        let one = robust::Config {
+            seed,
+            ..config.clone()
+        };
+        done(&robust::run_in(&session, &one).with_context(|| format!("set {seed}"))?);
+    }
+    Ok(())
+}
+
+fn open(config: &Config) -> Result<Session> {
+    Session::open(
+        &config.artifacts,
+        config.device,
+        config.tf32,
+        config.threads,
+    )
+}
+
+/// One set on an open session.
+pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     let started = Instant::now();
     if config.n < 1 || config.n > TEST_COUNT {
         bail!(
@@ -184,10 +242,7 @@ pub fn run(config: &Config) -> Result<Summary> {
     } else {
         None
     };
-    if let Some(t) = config.threads {
-        tch::set_num_threads(t);
-    }
-    let device = config.device.resolve()?;
+    let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
     let model_file = set.model(&Variant::all()[0]);
     if !model_file.exists() {
@@ -198,8 +253,7 @@ pub fn run(config: &Config) -> Result<Summary> {
     }
     let model = LoadedModel::load(&model_file, device)?;
     let model_sha256 = artifacts::sha256_file(&model_file)?;
-    let data_file = artifacts::mnist_file(&config.artifacts);
-    let test = Mnist::load(&data_file)?.test(device);
+    let (data_file, test) = (&session.data_file, &session.test);
     if config.n > test.len() {
         bail!(
             "--n {} is more than the {} images of {}",
@@ -209,7 +263,7 @@ pub fn run(config: &Config) -> Result<Summary> {
         );
     }
 
-    let got = acquire::acquire(&model.net, &test, config.n, config.batch, &search)?;
+    let got = acquire::acquire(&model.net, test, config.n, config.batch, &search)?;
     let n = config.n;
     let side = [n, 28, 28];
     let adv = fgsm::perturb(&got.images, &got.signs, &got.threshold);
@@ -244,7 +298,7 @@ pub fn run(config: &Config) -> Result<Summary> {
         set_seed: config.seed,
         config,
         search,
-        device: device_name(device),
+        device: session.device.name(),
         model_file: model_file.display().to_string(),
         model_sha256,
         data_file: data_file.display().to_string(),

@@ -1,38 +1,47 @@
 //! adversary-gen: adversarial sets from a set's models.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "adversary-gen", version)]
-/// Adversarial images for one set of models (artifacts/seed-NN).
+/// Adversarial images for sets of models (artifacts/seed-NN).
 struct Cli {
     #[command(subcommand)]
     command: Command,
+}
+
+/// A stage's flags for one set, and how many consecutive sets to run in this process.
+#[derive(Args)]
+struct Sets<C: Args> {
+    #[command(flatten)]
+    config: C,
+    /// Run sets --seed, --seed + 1, ..., --seed + N - 1 in this one process (the
+    /// device and the data are set up once); each set's files are the same as
+    /// from its own run.
+    #[arg(long, default_value_t = 1)]
+    sets: u64,
 }
 
 #[derive(Subcommand)]
 enum Command {
     /// The report's attack: FGSM at each image's epsilon threshold against the
     /// baseline (writes SET/adversarial/fgsm/).
-    Fgsm(adversary_gen::Config),
+    Fgsm(Sets<adversary_gen::Config>),
     /// Beyond the report: PGD transferred from the baseline, adaptive PGD and
     /// margin-loss FGSM on every model (writes SET/adversarial/robust/).
-    Robust(adversary_gen::robust::Config),
+    Robust(Sets<adversary_gen::robust::Config>),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Fgsm(config) => fgsm(&config),
-        Command::Robust(config) => {
-            let dir = adversary_gen::robust::run(&config)?;
-            eprintln!("adversary-gen: wrote {}", dir.display());
-            Ok(())
-        }
+        Command::Fgsm(s) => adversary_gen::run_sets(&s.config, s.sets, report),
+        Command::Robust(s) => adversary_gen::robust_sets(&s.config, s.sets, |dir| {
+            eprintln!("adversary-gen: wrote {}", dir.display())
+        }),
     }
 }
 
-fn fgsm(config: &adversary_gen::Config) -> anyhow::Result<()> {
-    let s = adversary_gen::run(config)?;
+fn report(s: &adversary_gen::Summary) {
     let c = s.counts;
     eprintln!(
         "adversary-gen: wrote {} ({} acquired from {} test images: {} misclassified skipped, {} never flipped); \
@@ -46,5 +55,4 @@ fn fgsm(config: &adversary_gen::Config) -> anyhow::Result<()> {
         100.0 * s.threshold.share_below_0_4,
         s.wall_seconds
     );
-    Ok(())
 }

@@ -21,11 +21,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nullclass::artifacts::{self, SetDir};
-use nullclass::dataset::{Mnist, TEST_COUNT};
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::artifacts::SetDir;
+use nullclass::dataset::TEST_COUNT;
+use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::fgsm::{self, Goal, SearchConfig};
 use nullclass::model::{load_set_models, LoadedModel, ModelEntry, SetModel};
+use nullclass::session::Session;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
@@ -49,6 +50,9 @@ pub struct Config {
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
+    /// TF32 on a GPU: on or off (off by default, as for `adversary-gen fgsm`).
+    #[arg(long, default_value = "off")]
+    pub tf32: Tf32,
     /// PGD radii: step, 2 step, ..., --eps-max.
     #[arg(long, default_value_t = 0.05)]
     pub eps_step: f64,
@@ -250,7 +254,19 @@ fn pgd_sweep(
     (Tensor::stack(&per_eps, 0), stats)
 }
 
+/// One set, in a process of its own.
 pub fn run(config: &Config) -> Result<PathBuf> {
+    let session = Session::open(
+        &config.artifacts,
+        config.device,
+        config.tf32,
+        config.threads,
+    )?;
+    run_in(&session, config)
+}
+
+/// One set on an open session (`crate::robust_sets` runs many).
+pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let started = Instant::now();
     config.validate()?;
     let radii = config.radii()?;
@@ -261,20 +277,16 @@ pub fn run(config: &Config) -> Result<PathBuf> {
         ..SearchConfig::default()
     };
     search.validate()?;
-    if let Some(t) = config.threads {
-        tch::set_num_threads(t);
-    }
-    let device = config.device.resolve()?;
+    let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
     let mut models = load_set_models(&set, device)?;
     for m in &mut models {
         // The attacks need input gradients only.
         m.model.vs.freeze();
     }
-    let data_file = artifacts::mnist_file(&config.artifacts);
-    let test = Mnist::load(&data_file)?.test(device);
+    let (data_file, test) = (&session.data_file, &session.test);
     let (x, y, ids, walked, skipped_wrong) =
-        sources(&models[0].model, &test, config.n, config.chunk)?;
+        sources(&models[0].model, test, config.n, config.chunk)?;
     let n = config.n;
     let side = [n, 28, 28];
     let sweep_side = [radii.len() as i64, n, 28, 28];

@@ -82,23 +82,7 @@ pub fn blob_images(n: i64, salt: u64) -> Tensor {
 /// every `wrong_every`-th image, which gets another digit so that the attack has
 /// images to skip.
 pub fn write_set(root: &Path, seed: u64, test: i64, wrong_every: i64) -> Result<()> {
-    let set = SetDir::new(root, seed);
-    std::fs::create_dir_all(set.models_dir())?;
-    let mut base = None;
-    for v in Variant::all() {
-        let m = hashed_model(1_000_003 * (seed * 8 + v.index() + 1));
-        if v.is_baseline() {
-            let mut vars = m.vs.variables();
-            if let Some(bias) = vars.get_mut("fc2.bias") {
-                let _ = tch::no_grad(|| bias.get(NULL_CLASS).fill_(-100.0));
-            }
-        }
-        m.vs.save(set.model(&v))?;
-        if v.is_baseline() {
-            base = Some(m);
-        }
-    }
-    let base = base.expect("Variant::all() holds the baseline");
+    let base = write_models(root, seed)?;
     let test_images = blob_images(test, 77 * seed + 5);
     let pred = base.predict(&(test_images.to_kind(Kind::Float) / 255.0), 256);
     let every = wrong_every.max(1);
@@ -120,4 +104,26 @@ pub fn write_set(root: &Path, seed: u64, test: i64, wrong_every: i64) -> Result<
         test_labels: labels,
     };
     mnist.save(&mnist_file(root))
+}
+
+/// Writes only the 8 untrained models of set `seed` (a second set beside one that
+/// [`write_set`] made, sharing its data); returns the baseline.
+pub fn write_models(root: &Path, seed: u64) -> Result<LoadedModel> {
+    let set = SetDir::new(root, seed);
+    std::fs::create_dir_all(set.models_dir())?;
+    let mut base = None;
+    for v in Variant::all() {
+        let m = hashed_model(1_000_003 * (seed * 8 + v.index() + 1));
+        if v.is_baseline() {
+            let mut vars = m.vs.variables();
+            if let Some(bias) = vars.get_mut("fc2.bias") {
+                let _ = tch::no_grad(|| bias.get(NULL_CLASS).fill_(-100.0));
+            }
+        }
+        m.vs.save(set.model(&v))?;
+        if v.is_baseline() {
+            base = Some(m);
+        }
+    }
+    base.ok_or_else(|| anyhow::anyhow!("Variant::all() lacks the baseline"))
 }

@@ -17,14 +17,14 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use nullclass::artifacts::{self, SetDir};
-use nullclass::dataset::Mnist;
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::device::{DeviceChoice, Tf32};
 use nullclass::fgsm;
 use nullclass::npy;
+use nullclass::session::{self, Session};
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use scores::Counts;
+use scores::{Counts, DeviceCounts};
 
 /// The file written last, after every other output: a make target for the folder.
 pub const META_FILE: &str = "meta.json";
@@ -50,6 +50,11 @@ pub struct Config {
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
+    /// TF32 in cuBLAS and cuDNN on a GPU: on or off. Off by default: the threshold
+    /// images sit within 1e-3 of the baseline's decision boundary, closer than TF32's
+    /// rounding moves the logits, so scoring them with TF32 lets some flip back.
+    #[arg(long, default_value = "off")]
+    pub tf32: Tf32,
     /// Images per forward pass (bounds memory only).
     #[arg(long, default_value_t = 1000)]
     pub chunk: i64,
@@ -116,7 +121,58 @@ pub(crate) fn write_lines(path: &Path, header: &str, rows: &[String]) -> Result<
     })
 }
 
+/// One set, in a process of its own.
 pub fn run(config: &Config) -> Result<Summary> {
+    run_in(&open(config)?, config)
+}
+
+/// Sets `config.seed` to `config.seed + sets - 1` in one process: the device and the
+/// test set are set up once; each set's files are those its own [`run`] would write.
+/// `done` hears of each set as it is written.
+pub fn run_sets(config: &Config, sets: u64, mut done: impl FnMut(&Summary)) -> Result<()> {
+    let seeds = session::seeds(config.seed, sets)?;
+    let session = open(config)?;
+    for seed in seeds {
+        let one = Config {
+            seed,
+            ..config.clone()
+        };
+        done(&run_in(&session, &one).with_context(|| format!("set {seed}"))?);
+    }
+    Ok(())
+}
+
+/// `evaluator robust` for sets `config.seed` to `config.seed + sets - 1` in one
+/// process, as [`run_sets`] does for the FGSM scores.
+pub fn robust_sets(config: &robust::Config, sets: u64, mut done: impl FnMut(&Path)) -> Result<()> {
+    let seeds = session::seeds(config.seed, sets)?;
+    let session = Session::open(
+        &config.artifacts,
+        config.device,
+        config.tf32,
+        config.threads,
+    )?;
+    for seed in seeds {
+        let one = robust::Config {
+            seed,
+            ..config.clone()
+        };
+        done(&robust::run_in(&session, &one).with_context(|| format!("set {seed}"))?);
+    }
+    Ok(())
+}
+
+fn open(config: &Config) -> Result<Session> {
+    Session::open(
+        &config.artifacts,
+        config.device,
+        config.tf32,
+        config.threads,
+    )
+}
+
+/// One set on an open session. Counts stay on the device until the set's end.
+pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     let started = Instant::now();
     if config.chunk < 1 {
         bail!("--chunk must be at least 1");
@@ -129,14 +185,11 @@ pub fn run(config: &Config) -> Result<Summary> {
     } else {
         Some(fgsm::eps_grid(config.eps_step, config.eps_max)?)
     };
-    if let Some(t) = config.threads {
-        tch::set_num_threads(t);
-    }
-    let device = config.device.resolve()?;
+    let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
     let models = inputs::load_set_models(&set, device)?;
-    let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
-    let adv = inputs::load_fgsm(&set.fgsm_dir(), &test, &models[0], device)?;
+    let test = &session.test;
+    let adv = inputs::load_fgsm(&set.fgsm_dir(), test, &models[0], device)?;
     let n = adv.len();
     let (sweep_eps, saved_sweep) = match grid {
         Some(g) => (g, None),
@@ -146,29 +199,72 @@ pub fn run(config: &Config) -> Result<Summary> {
         }
     };
 
+    // Rows of `pending`: clean counts per model, then threshold counts per model, then
+    // the sweep's (model, eps) rows in the order of `sweep_rows`.
+    let mut pending = DeviceCounts::default();
     let t0 = Instant::now();
-    let clean: Vec<(String, Counts)> = models
-        .iter()
-        .map(|m| {
-            (
-                m.name.clone(),
-                Counts::of(&m.model.predict(&test.images, config.chunk), &test.labels),
-            )
-        })
-        .collect();
+    for m in &models {
+        let pred = m.model.predict(&test.images, config.chunk);
+        pending.push(test.len(), Counts::on_device(&pred, &test.labels));
+    }
     let clean_seconds = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
-    let mut threshold = Vec::new();
     let mut predictions = Vec::new();
     for m in &models {
         let (class, prob) =
             scores::predict_with_prob(&m.model, &adv.adv, config.chunk, Kind::Float);
-        threshold.push((m.name.clone(), Counts::of(&class, &adv.labels)));
+        pending.push(n, Counts::on_device(&class, &adv.labels));
         predictions.push(Tensor::stack(&[class.to_kind(Kind::Float), prob], 1));
     }
     let predictions = Tensor::stack(&predictions, 0);
     let threshold_seconds = t0.elapsed().as_secs_f64();
+
+    let t0 = Instant::now();
+    // Several epsilons share a forward pass when N is small, so that tiny sets still
+    // run at full batches.
+    let per_group = (config.chunk / n).max(1) as usize;
+    let mut sweep_rows: Vec<(usize, f32)> = Vec::new();
+    for (g, group) in sweep_eps.chunks(per_group).enumerate() {
+        let first = (g * per_group) as i64;
+        let images = match &saved_sweep {
+            Some(s) => s.narrow(0, first, group.len() as i64).reshape([-1, 28, 28]),
+            None => {
+                let parts: Vec<Tensor> = group
+                    .iter()
+                    .map(|&eps| fgsm::perturb_all(&adv.sources, &adv.signs, eps))
+                    .collect();
+                Tensor::cat(&parts, 0)
+            }
+        };
+        for (i, m) in models.iter().enumerate() {
+            let pred = m
+                .model
+                .predict(&images, config.chunk)
+                .view([group.len() as i64, n]);
+            pending.push(n, Counts::per_row_on_device(&pred, &adv.labels));
+            sweep_rows.extend(group.iter().map(|&eps| (i, eps)));
+        }
+    }
+    // The one host read: on a GPU it waits for all the work queued above, so
+    // sweep_seconds also holds what of the clean and threshold passes still ran.
+    let counts = pending.read()?;
+    let sweep_seconds = t0.elapsed().as_secs_f64();
+    let (clean, rest) = counts.split_at(models.len());
+    let (threshold, swept) = rest.split_at(models.len());
+    let named = |c: &[Counts]| -> Vec<(String, Counts)> {
+        models
+            .iter()
+            .map(|m| m.name.clone())
+            .zip(c.iter().copied())
+            .collect()
+    };
+    let (clean, threshold) = (named(clean), named(threshold));
+    let mut sweep: Vec<Vec<String>> = vec![Vec::new(); models.len()];
+    for (&(i, eps), c) in sweep_rows.iter().zip(swept) {
+        sweep[i].push(scores::sweep_row(&models[i].name, eps, c));
+    }
+
     let base = threshold[0].1;
     if base.correct as f64 > config.baseline_tolerance * n as f64 {
         bail!(
@@ -187,35 +283,6 @@ pub fn run(config: &Config) -> Result<Summary> {
             base.correct
         );
     }
-
-    let t0 = Instant::now();
-    // Several epsilons share a forward pass when N is small, so that tiny sets still
-    // run at full batches.
-    let per_group = (config.chunk / n).max(1) as usize;
-    let mut sweep: Vec<Vec<String>> = vec![Vec::new(); models.len()];
-    for (g, group) in sweep_eps.chunks(per_group).enumerate() {
-        let first = (g * per_group) as i64;
-        let images = match &saved_sweep {
-            Some(s) => s.narrow(0, first, group.len() as i64).reshape([-1, 28, 28]),
-            None => {
-                let parts: Vec<Tensor> = group
-                    .iter()
-                    .map(|&eps| fgsm::perturb_all(&adv.sources, &adv.signs, eps))
-                    .collect();
-                Tensor::cat(&parts, 0)
-            }
-        };
-        for (rows, m) in sweep.iter_mut().zip(&models) {
-            let pred = m
-                .model
-                .predict(&images, config.chunk)
-                .view([group.len() as i64, n]);
-            for (&eps, c) in group.iter().zip(Counts::per_row(&pred, &adv.labels)?) {
-                rows.push(scores::sweep_row(&m.name, eps, &c));
-            }
-        }
-    }
-    let sweep_seconds = t0.elapsed().as_secs_f64();
 
     let out = set.eval_dir();
     fs::create_dir_all(&out).with_context(|| format!("cannot create folder {}", out.display()))?;
@@ -250,7 +317,7 @@ pub fn run(config: &Config) -> Result<Summary> {
         version: env!("CARGO_PKG_VERSION"),
         set_seed: config.seed,
         config,
-        device: device_name(device),
+        device: session.device.name(),
         models: models.iter().map(|m| m.entry()).collect(),
         fgsm_dir: adv.dir.display().to_string(),
         fgsm_meta_sha256: adv.meta_sha256.clone(),

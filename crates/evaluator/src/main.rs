@@ -1,37 +1,46 @@
 //! evaluator: scores a set's 8 models on clean and adversarial images.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "evaluator", version)]
-/// Scores one set of models (artifacts/seed-NN) and writes SET/eval/.
+/// Scores sets of models (artifacts/seed-NN) and writes SET/eval/.
 struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
+/// A stage's flags for one set, and how many consecutive sets to run in this process.
+#[derive(Args)]
+struct Sets<C: Args> {
+    #[command(flatten)]
+    config: C,
+    /// Score sets --seed, --seed + 1, ..., --seed + N - 1 in this one process (the
+    /// device and the test set are set up once); each set's files are the same as
+    /// from its own run.
+    #[arg(long, default_value_t = 1)]
+    sets: u64,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// The report's scores: clean test set, FGSM threshold images, epsilon sweep.
-    Fgsm(evaluator::Config),
+    Fgsm(Sets<evaluator::Config>),
     /// Beyond the report: transfer and adaptive attacks of `adversary-gen robust`, and
     /// the confidence-rejection baseline.
-    Robust(evaluator::robust::Config),
+    Robust(Sets<evaluator::robust::Config>),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::Fgsm(config) => fgsm(&config),
-        Command::Robust(config) => {
-            let dir = evaluator::robust::run(&config)?;
-            eprintln!("evaluator: wrote {}/robust.csv", dir.display());
-            Ok(())
-        }
+        Command::Fgsm(s) => evaluator::run_sets(&s.config, s.sets, report),
+        Command::Robust(s) => evaluator::robust_sets(&s.config, s.sets, |dir| {
+            eprintln!("evaluator: wrote {}/robust.csv", dir.display())
+        }),
     }
 }
 
-fn fgsm(config: &evaluator::Config) -> anyhow::Result<()> {
-    let s = evaluator::run(config)?;
+fn report(s: &evaluator::Summary) {
     eprintln!(
         "evaluator: wrote {} in {:.1} s",
         s.out_dir.display(),
@@ -47,5 +56,4 @@ fn fgsm(config: &evaluator::Config) -> anyhow::Result<()> {
             thr.unclassified
         );
     }
-    Ok(())
 }

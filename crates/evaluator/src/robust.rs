@@ -24,10 +24,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nullclass::artifacts::{self, SetDir};
-use nullclass::dataset::Mnist;
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::fgsm;
 use nullclass::model::NULL_CLASS;
+use nullclass::session::Session;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
@@ -54,6 +54,9 @@ pub struct Config {
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
+    /// TF32 on a GPU: on or off (off by default, as for `evaluator fgsm`).
+    #[arg(long, default_value = "off")]
+    pub tf32: Tf32,
     /// Images per forward pass (bounds memory only).
     #[arg(long, default_value_t = 1000)]
     pub chunk: i64,
@@ -258,18 +261,27 @@ fn median(mut v: Vec<f32>) -> f64 {
     }
 }
 
+/// One set, in a process of its own.
 pub fn run(config: &Config) -> Result<PathBuf> {
+    let session = Session::open(
+        &config.artifacts,
+        config.device,
+        config.tf32,
+        config.threads,
+    )?;
+    run_in(&session, config)
+}
+
+/// One set on an open session (`crate::robust_sets` runs many).
+pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let started = Instant::now();
     if config.chunk < 1 {
         bail!("--chunk must be at least 1");
     }
-    if let Some(t) = config.threads {
-        tch::set_num_threads(t);
-    }
-    let device = config.device.resolve()?;
+    let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
     let models = inputs::load_set_models(&set, device)?;
-    let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
+    let test = &session.test;
     let adv = load_robust(&set.robust_dir(), &models, device)?;
     let n = adv.labels.size()[0];
     let image = [n, 28, 28];

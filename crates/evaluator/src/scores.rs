@@ -18,13 +18,24 @@ pub struct Counts {
 impl Counts {
     /// Counts from predicted classes and digit labels (int64 `[N]`, same device).
     pub fn of(predictions: &Tensor, labels: &Tensor) -> Self {
-        let n = labels.size()[0];
-        let correct = predictions
-            .eq_tensor(labels)
-            .sum(Kind::Int64)
-            .int64_value(&[]);
+        let pair = Self::on_device(predictions, labels);
+        Self::from_pair(
+            labels.size()[0],
+            pair.int64_value(&[0]),
+            pair.int64_value(&[1]),
+        )
+    }
+
+    /// `[correct, unclassified]` (int64 `[2]`) left on the predictions' device, so
+    /// that many can be read back at once ([`DeviceCounts`]).
+    pub fn on_device(predictions: &Tensor, labels: &Tensor) -> Tensor {
+        let correct = predictions.eq_tensor(labels).sum(Kind::Int64);
         // A label is never the null class, so a null prediction is never also correct.
-        let unclassified = predictions.eq(NULL_CLASS).sum(Kind::Int64).int64_value(&[]);
+        let unclassified = predictions.eq(NULL_CLASS).sum(Kind::Int64);
+        Tensor::stack(&[correct, unclassified], 0)
+    }
+
+    fn from_pair(n: i64, correct: i64, unclassified: i64) -> Self {
         Self {
             n,
             correct,
@@ -33,22 +44,13 @@ impl Counts {
         }
     }
 
-    /// Counts for each row of predictions `[G,N]` against the same labels `[N]`.
-    pub fn per_row(predictions: &Tensor, labels: &Tensor) -> Result<Vec<Self>> {
-        let n = labels.size()[0];
-        let sum = |t: Tensor| Vec::<i64>::try_from(t.sum_dim_intlist(1, false, Kind::Int64));
-        let correct = sum(predictions.eq_tensor(&labels.unsqueeze(0)))?;
-        let unclassified = sum(predictions.eq(NULL_CLASS))?;
-        Ok(correct
-            .into_iter()
-            .zip(unclassified)
-            .map(|(correct, unclassified)| Self {
-                n,
-                correct,
-                misclassified: n - correct - unclassified,
-                unclassified,
-            })
-            .collect())
+    /// `[correct, unclassified]` for each row of predictions `[G,N]` (int64 `[G,2]`),
+    /// left on the device.
+    pub fn per_row_on_device(predictions: &Tensor, labels: &Tensor) -> Tensor {
+        let sum = |t: Tensor| t.sum_dim_intlist(1, false, Kind::Int64);
+        let correct = sum(predictions.eq_tensor(&labels.unsqueeze(0)));
+        let unclassified = sum(predictions.eq(NULL_CLASS));
+        Tensor::stack(&[correct, unclassified], 1)
     }
 
     pub fn accuracy(&self) -> f64 {
@@ -57,6 +59,47 @@ impl Counts {
 
     pub fn null_rate(&self) -> f64 {
         self.unclassified as f64 / self.n as f64
+    }
+}
+
+/// Counts gathered on the device and read back to the host in one copy: on a GPU
+/// every read waits for all queued work, so a set reads once, at its end.
+#[derive(Default)]
+pub struct DeviceCounts {
+    /// Each entry: images per row and `[rows, 2]` (correct, unclassified).
+    parts: Vec<(i64, Tensor)>,
+    rows: usize,
+}
+
+impl DeviceCounts {
+    /// Adds `[rows, 2]` counts over `n` images each (from [`Counts::on_device`] or
+    /// [`Counts::per_row_on_device`]); returns the index of the first row.
+    pub fn push(&mut self, n: i64, pairs: Tensor) -> usize {
+        let pairs = pairs.view([-1, 2]);
+        let first = self.rows;
+        self.rows += pairs.size()[0] as usize;
+        self.parts.push((n, pairs));
+        first
+    }
+
+    /// Every row pushed, in order.
+    pub fn read(&self) -> Result<Vec<Counts>> {
+        if self.parts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let all: Vec<&Tensor> = self.parts.iter().map(|(_, t)| t).collect();
+        let flat = Vec::<i64>::try_from(Tensor::cat(&all, 0).flatten(0, -1))?;
+        let mut pairs = flat.chunks_exact(2);
+        let mut out = Vec::with_capacity(self.rows);
+        for (n, t) in &self.parts {
+            for _ in 0..t.size()[0] {
+                let p = pairs
+                    .next()
+                    .ok_or_else(|| anyhow::anyhow!("counts read back short"))?;
+                out.push(Counts::from_pair(*n, p[0], p[1]));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -131,5 +174,50 @@ mod tests {
             unclassified: 1,
         };
         assert_eq!(clean_row("base", &clean), "base,4,0.75,0.25");
+    }
+
+    #[test]
+    fn device_counts_read_back_in_push_order() {
+        let labels = Tensor::from_slice(&[3i64, 3, 1, 0]);
+        let a = Tensor::from_slice(&[3i64, 10, 1, 8]);
+        let b = Tensor::from_slice(&[10i64, 10, 10, 0]);
+        let rows = Tensor::stack(&[&b, &labels, &a], 0);
+        let mut pending = DeviceCounts::default();
+        assert_eq!(pending.push(4, Counts::on_device(&a, &labels)), 0);
+        assert_eq!(
+            pending.push(4, Counts::per_row_on_device(&rows, &labels)),
+            1
+        );
+        let short = Tensor::from_slice(&[1i64, 10]);
+        assert_eq!(
+            pending.push(2, Counts::on_device(&short, &labels.narrow(0, 1, 2))),
+            4
+        );
+        let got = pending.read().unwrap();
+        let expected: Vec<Counts> = [
+            (&a, &labels),
+            (&b, &labels),
+            (&labels, &labels),
+            (&a, &labels),
+        ]
+        .into_iter()
+        .map(|(p, l)| Counts::of(p, l))
+        .chain([Counts {
+            n: 2,
+            correct: 0,
+            misclassified: 1,
+            unclassified: 1,
+        }])
+        .collect();
+        assert_eq!(got, expected);
+        assert_eq!(
+            got[1],
+            Counts {
+                n: 4,
+                correct: 1,
+                misclassified: 0,
+                unclassified: 3
+            }
+        );
     }
 }

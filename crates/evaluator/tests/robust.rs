@@ -7,7 +7,7 @@ use std::path::Path;
 use adversary_gen::synthetic;
 use evaluator::robust::{self, reject, tau_for_rate};
 use nullclass::artifacts::SetDir;
-use nullclass::device::DeviceChoice;
+use nullclass::device::{DeviceChoice, Tf32};
 use tch::{Device, Kind, Tensor};
 
 fn attack(root: &Path, seed: u64, n: i64) -> serde_json::Value {
@@ -16,6 +16,7 @@ fn attack(root: &Path, seed: u64, n: i64) -> serde_json::Value {
         seed,
         n,
         device: DeviceChoice::Cpu,
+        tf32: Tf32::Off,
         eps_step: 0.15,
         eps_max: 0.3,
         step: 0.02,
@@ -36,6 +37,7 @@ fn evaluate(root: &Path, seed: u64) -> anyhow::Result<std::path::PathBuf> {
         artifacts: root.to_path_buf(),
         seed,
         device: DeviceChoice::Cpu,
+        tf32: Tf32::Off,
         chunk: 7,
         threads: Some(1),
     })

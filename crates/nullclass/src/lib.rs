@@ -2,8 +2,9 @@
 //!
 //! Only what two or more tools need lives here: the MNIST CNN ([`model`]), the null
 //! sample generators ([`nulls`]), the prepared data set ([`dataset`]), artifact paths
-//! and atomic writes ([`artifacts`]), device selection ([`device`]) and the
-//! counter-based random streams of training and PGD ([`streams`]).
+//! and atomic writes ([`artifacts`]), device selection ([`device`]), what the later
+//! stages share across sets ([`session`]) and the counter-based random streams of
+//! training and PGD ([`streams`]).
 
 pub mod artifacts;
 pub mod dataset;
@@ -13,5 +14,6 @@ pub mod model;
 pub mod npy;
 pub mod nulls;
 pub mod ramp;
+pub mod session;
 pub mod stacked;
 pub mod streams;

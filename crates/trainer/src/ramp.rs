@@ -8,7 +8,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use nullclass::artifacts;
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::npy;
 use nullclass::ramp::{self, RampModel, GRID};
 use serde::Serialize;
@@ -77,6 +77,9 @@ pub struct Config {
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
+    /// TF32 in cuBLAS and cuDNN on a GPU: on or off (on by default, as for training).
+    #[arg(long, default_value = "on")]
+    pub tf32: Tf32,
     /// Torch intra-op threads. One by default: the model is so small that more
     /// threads only add synchronisation (2 threads ran 25x slower on a busy 2-core
     /// machine).
@@ -172,7 +175,7 @@ pub fn run(config: &Config) -> Result<()> {
     } else {
         0.0
     };
-    let device = config.device.resolve()?;
+    let device = config.device.resolve(config.tf32)?.device;
     let torch_seed = (config.seed * 100) as i64 + variant.index();
 
     tch::manual_seed(torch_seed.wrapping_add(VALIDATION_SALT));

@@ -17,7 +17,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nullclass::artifacts::{self, SetDir};
 use nullclass::dataset::{Mnist, Split};
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::model::{LoadedModel, MnistCnn, NULL_CLASS, NUM_CLASSES};
 use nullclass::nulls::{NullConfig, Variant, TILES_CODE, TILES_TEXT};
 use nullclass::stacked::adam::{Adam, AdamConfig};
@@ -117,6 +117,10 @@ pub struct Settings {
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
+    /// TF32 in cuBLAS and cuDNN on a GPU: on or off. On by default: training is
+    /// the bulk of the study's arithmetic, and TF32 rounding sits far below SGD's noise.
+    #[arg(long, default_value = "on")]
+    pub tf32: Tf32,
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
@@ -395,7 +399,7 @@ where
     if !(0.0..=1.0).contains(&settings.null_prob) {
         bail!("--null-prob must be within [0, 1]");
     }
-    let device = settings.device.resolve()?;
+    let device = settings.device.resolve(settings.tf32)?.device;
     let kind = settings.precision.kind();
     let data = load_data(settings, device)?;
     let tile_sizes = if settings.text_tiles {

@@ -62,7 +62,7 @@ pub fn run(config: &Config) -> Result<()> {
             });
         }
     }
-    let device = config.settings.device.resolve()?;
+    let device = config.settings.device.resolve(config.settings.tf32)?.device;
     let convs = match config.convs.as_str() {
         "auto" if device == Device::Cpu => Convs::PerModel,
         "auto" => Convs::Grouped,

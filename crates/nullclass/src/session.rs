@@ -1,0 +1,56 @@
+//! What the later stages (attacks and scoring) share across the sets of one
+//! invocation: the threads, the resolved device and the MNIST test split, set up
+//! once, so that `--sets 30` pays one start-up and one data load, not 30.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::artifacts;
+use crate::dataset::{Mnist, Split};
+use crate::device::{DeviceChoice, ResolvedDevice, Tf32};
+
+pub struct Session {
+    pub device: ResolvedDevice,
+    /// `ROOT/data/mnist.safetensors`, as recorded in the JSONs.
+    pub data_file: PathBuf,
+    /// The test split on `device`.
+    pub test: Split,
+}
+
+impl Session {
+    /// Sets torch's intra-op threads (`None`: torch's default), resolves the device
+    /// (printing it) and loads the test split of `artifacts`.
+    pub fn open(
+        artifacts: &Path,
+        device: DeviceChoice,
+        tf32: Tf32,
+        threads: Option<i32>,
+    ) -> Result<Self> {
+        if let Some(t) = threads {
+            if t < 1 {
+                bail!("--threads {t} is out of range: it must be at least 1");
+            }
+            tch::set_num_threads(t);
+        }
+        let device = device.resolve(tf32)?;
+        let data_file = artifacts::mnist_file(artifacts);
+        let test = Mnist::load(&data_file)?.test(device.device);
+        Ok(Self {
+            device,
+            data_file,
+            test,
+        })
+    }
+}
+
+/// The set seeds of `--seed first --sets sets`: first, first + 1, ..., first + sets - 1.
+pub fn seeds(first: u64, sets: u64) -> Result<std::ops::Range<u64>> {
+    if sets < 1 {
+        bail!("--sets {sets} is out of range: it must be at least 1");
+    }
+    match first.checked_add(sets) {
+        Some(end) => Ok(first..end),
+        None => bail!("--seed {first} with --sets {sets} runs past the largest seed"),
+    }
+}
