@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nullclass::device::{device_name, DeviceChoice};
+use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::stacked::net::{conv1_stacked, conv2_grouped, conv2_im2col, conv_per_model, Convs};
 use tch::{Device, Kind, Tensor};
 
@@ -31,6 +31,9 @@ pub struct Config {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long)]
     pub threads: Option<i32>,
+    /// TF32 for float32 convolutions on a GPU: on (what training uses) or off.
+    #[arg(long, default_value = "on")]
+    pub tf32: Tf32,
 }
 
 #[derive(Clone, Copy)]
@@ -113,7 +116,7 @@ pub fn run(config: &Config) -> Result<()> {
         }
         tch::set_num_threads(t);
     }
-    let device = config.device.resolve().context("--device")?;
+    let device = config.device.resolve(config.tf32).context("--device")?.device;
     println!(
         "conv layers of K stacked models, forward + backward, batch {} on {} ({} threads), ms per call (ms per model)",
         config.batch,
