@@ -147,7 +147,7 @@ struct Meta<'a> {
     model_file: String,
     model_sha256: String,
     data_file: String,
-    counts: acquire::Counts,
+    counts: acquire::WalkTally,
     last_test_index: i64,
     threshold: ThresholdSummary,
     figure8_scale: f64,
@@ -160,7 +160,7 @@ struct Meta<'a> {
 /// What a run produced, for the caller's log.
 #[derive(Debug)]
 pub struct Summary {
-    pub counts: acquire::Counts,
+    pub counts: acquire::WalkTally,
     pub threshold: ThresholdSummary,
     pub out_dir: PathBuf,
     pub wall_seconds: f64,

@@ -24,7 +24,7 @@ use nullclass::npy;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use scores::Counts;
+use scores::Outcomes;
 
 /// The file written last, after every other output: a make target for the folder.
 pub const META_FILE: &str = "meta.json";
@@ -88,7 +88,7 @@ struct Meta<'a> {
     n: i64,
     sweep_eps: &'a [f32],
     sweep_source: &'static str,
-    baseline_threshold: Counts,
+    baseline_threshold: Outcomes,
     clean_seconds: f64,
     threshold_seconds: f64,
     sweep_seconds: f64,
@@ -99,8 +99,8 @@ struct Meta<'a> {
 #[derive(Debug)]
 pub struct Summary {
     pub out_dir: PathBuf,
-    pub clean: Vec<(String, Counts)>,
-    pub threshold: Vec<(String, Counts)>,
+    pub clean: Vec<(String, Outcomes)>,
+    pub threshold: Vec<(String, Outcomes)>,
     pub wall_seconds: f64,
 }
 
@@ -147,12 +147,12 @@ pub fn run(config: &Config) -> Result<Summary> {
     };
 
     let t0 = Instant::now();
-    let clean: Vec<(String, Counts)> = models
+    let clean: Vec<(String, Outcomes)> = models
         .iter()
         .map(|m| {
             (
                 m.name.clone(),
-                Counts::of(&m.model.predict(&test.images, config.chunk), &test.labels),
+                Outcomes::of(&m.model.predict(&test.images, config.chunk), &test.labels),
             )
         })
         .collect();
@@ -164,7 +164,7 @@ pub fn run(config: &Config) -> Result<Summary> {
     for m in &models {
         let (class, prob) =
             scores::predict_with_prob(&m.model, &adv.adv, config.chunk, Kind::Float);
-        threshold.push((m.name.clone(), Counts::of(&class, &adv.labels)));
+        threshold.push((m.name.clone(), Outcomes::of(&class, &adv.labels)));
         predictions.push(Tensor::stack(&[class.to_kind(Kind::Float), prob], 1));
     }
     let predictions = Tensor::stack(&predictions, 0);
@@ -210,7 +210,7 @@ pub fn run(config: &Config) -> Result<Summary> {
                 .model
                 .predict(&images, config.chunk)
                 .view([group.len() as i64, n]);
-            for (&eps, c) in group.iter().zip(Counts::per_row(&pred, &adv.labels)?) {
+            for (&eps, c) in group.iter().zip(Outcomes::per_row(&pred, &adv.labels)?) {
                 rows.push(scores::sweep_row(&m.name, eps, &c));
             }
         }

@@ -8,15 +8,15 @@ use tch::{Kind, Tensor};
 
 /// Outcome counts over a set of images.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct Outcomes {
     pub n: i64,
     pub correct: i64,
     pub misclassified: i64,
     pub unclassified: i64,
 }
 
-impl Counts {
-    /// Counts from predicted classes and digit labels (int64 `[N]`, same device).
+impl Outcomes {
+    /// Outcomes from predicted classes and digit labels (int64 `[N]`, same device).
     pub fn of(predictions: &Tensor, labels: &Tensor) -> Self {
         let n = labels.size()[0];
         let correct = predictions
@@ -33,7 +33,7 @@ impl Counts {
         }
     }
 
-    /// Counts for each row of predictions `[G,N]` against the same labels `[N]`.
+    /// Outcomes for each row of predictions `[G,N]` against the same labels `[N]`.
     pub fn per_row(predictions: &Tensor, labels: &Tensor) -> Result<Vec<Self>> {
         let n = labels.size()[0];
         let sum = |t: Tensor| Vec::<i64>::try_from(t.sum_dim_intlist(1, false, Kind::Int64));
@@ -84,11 +84,11 @@ pub const CLEAN_HEADER: &str = "model,n,accuracy,null_rate";
 pub const THRESHOLD_HEADER: &str = "model,n,correct,misclassified,unclassified";
 pub const SWEEP_HEADER: &str = "model,eps,n,correct,misclassified,unclassified";
 
-pub fn clean_row(model: &str, c: &Counts) -> String {
+pub fn clean_row(model: &str, c: &Outcomes) -> String {
     format!("{model},{},{},{}", c.n, c.accuracy(), c.null_rate())
 }
 
-pub fn threshold_row(model: &str, c: &Counts) -> String {
+pub fn threshold_row(model: &str, c: &Outcomes) -> String {
     format!(
         "{model},{},{},{},{}",
         c.n, c.correct, c.misclassified, c.unclassified
@@ -96,7 +96,7 @@ pub fn threshold_row(model: &str, c: &Counts) -> String {
 }
 
 /// `eps` is printed as its shortest float32 form (0.3, not 0.30000001).
-pub fn sweep_row(model: &str, eps: f32, c: &Counts) -> String {
+pub fn sweep_row(model: &str, eps: f32, c: &Outcomes) -> String {
     format!(
         "{model},{eps:?},{},{},{},{}",
         c.n, c.correct, c.misclassified, c.unclassified
@@ -111,10 +111,10 @@ mod tests {
     fn hand_made_counts() {
         let labels = Tensor::from_slice(&[3i64, 3, 1, 0, 7, 9, 2]);
         let preds = Tensor::from_slice(&[3i64, 10, 1, 8, 10, 9, 5]);
-        let c = Counts::of(&preds, &labels);
+        let c = Outcomes::of(&preds, &labels);
         assert_eq!(
             c,
-            Counts {
+            Outcomes {
                 n: 7,
                 correct: 3,
                 misclassified: 2,
@@ -124,7 +124,7 @@ mod tests {
         assert_eq!(threshold_row("us", &c), "us,7,3,2,2");
         assert_eq!(sweep_row("m", 0.3, &c), "m,0.3,7,3,2,2");
         assert_eq!(sweep_row("m", 1.0, &c), "m,1.0,7,3,2,2");
-        let clean = Counts {
+        let clean = Outcomes {
             n: 4,
             correct: 3,
             misclassified: 0,
