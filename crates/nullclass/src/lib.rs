@@ -13,3 +13,4 @@ pub mod npy;
 pub mod nulls;
 pub mod ramp;
 pub mod stacked;
+pub mod staged_dir;
