@@ -44,20 +44,20 @@ pub struct Config {
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
     #[serde(serialize_with = "nullclass::artifacts::serialize_display")]
     pub device: DeviceChoice,
     /// Images per forward pass (bounds memory only).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub chunk: i64,
     /// Sweep epsilon step: the grid is 0, step, 2 step, ..., --eps-max.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub eps_step: f64,
     /// Sweep's largest epsilon.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = nullclass::flag_ranges::pixel_eps_or_zero)]
     pub eps_max: f64,
     /// Score the sweep images adversary-gen saved with --save-sweep (their own grid)
     /// instead of rebuilding them.
@@ -68,10 +68,10 @@ pub struct Config {
     /// back only through floating-point differences, e.g. when the attack and the
     /// scoring ran on different devices or GPU kernels (cuDNN convolutions default to
     /// TF32). More than this share means the adversarial set does not fit the model.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = nullclass::flag_ranges::share)]
     pub baseline_tolerance: f64,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
 }
 
@@ -127,7 +127,10 @@ pub fn run(config: &Config) -> Result<Summary> {
     let grid = if config.use_saved_sweep {
         None
     } else {
-        Some(fgsm::eps_grid(config.eps_step, config.eps_max)?)
+        Some(
+            fgsm::eps_grid(config.eps_step, config.eps_max)
+                .context("--eps-step and --eps-max do not fit together")?,
+        )
     };
     if let Some(t) = config.threads {
         tch::set_num_threads(t);

@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod dataset;
 pub mod device;
 pub mod fgsm;
+pub mod flag_ranges;
 pub mod model;
 pub mod npy;
 pub mod nulls;
