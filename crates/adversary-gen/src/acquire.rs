@@ -22,7 +22,7 @@ pub struct Acquired {
     pub threshold: Tensor,
     /// float32 `[N]`: the bracket's lower end.
     pub lower: Tensor,
-    pub counts: Counts,
+    pub counts: WalkTally,
     /// Most refinement rounds any batch needed.
     pub max_rounds: usize,
     /// Perturbed images classified by the search.
@@ -41,7 +41,7 @@ struct Kept {
 
 /// What happened to the test images walked before the N-th was acquired.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Counts {
+pub struct WalkTally {
     pub acquired: i64,
     pub skipped_wrong: i64,
     pub discarded_no_flip: i64,
@@ -51,8 +51,8 @@ pub struct Counts {
 
 /// How far the walk gets: the counts up to and including the `n`-th acquired image,
 /// given each walked image's search status in test-set order.
-pub fn tally(statuses: &[i64], n: i64) -> Counts {
-    let mut c = Counts::default();
+pub fn tally(statuses: &[i64], n: i64) -> WalkTally {
+    let mut c = WalkTally::default();
     for &s in statuses {
         if c.acquired == n {
             break;
@@ -156,7 +156,7 @@ mod tests {
         let c = tally(&s, 3);
         assert_eq!(
             c,
-            Counts {
+            WalkTally {
                 acquired: 3,
                 skipped_wrong: 1,
                 discarded_no_flip: 1,

@@ -48,10 +48,10 @@ pub struct Config {
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN; the attack itself is deterministic).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// Images to acquire.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::dataset::TEST_COUNT))]
     pub n: i64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
@@ -64,36 +64,36 @@ pub struct Config {
     #[arg(long, default_value = "off")]
     pub tf32: Tf32,
     /// Source images whose searches run in lockstep.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub batch: i64,
     /// Images per forward pass (bounds memory only).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub chunk: i64,
     /// Smallest non-zero epsilon of the first grid.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub min_eps: f64,
     /// Largest epsilon tried; images that do not flip by then are discarded.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub max_eps: f64,
     /// Points per search grid (0 and 9 log-spaced values first, then 10 log-spaced
     /// values between the bracket's ends).
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = nullclass::flag_ranges::int::<i64>(3..=1000))]
     pub points: i64,
     /// The search stops once the flip is bracketed this tightly.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = nullclass::flag_ranges::search_tolerance)]
     pub tolerance: f64,
     /// Also write the sweep's images (sweep_images.npy, float32 [E,N,28,28], and
     /// sweep_eps.npy); the evaluator otherwise rebuilds them with the same arithmetic.
     #[arg(long)]
     pub save_sweep: bool,
     /// Sweep epsilon step (with --save-sweep).
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub eps_step: f64,
     /// Sweep's largest epsilon (with --save-sweep).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = nullclass::flag_ranges::pixel_eps_or_zero)]
     pub eps_max: f64,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
 }
 
@@ -154,7 +154,7 @@ struct Meta<'a> {
     model_file: String,
     model_sha256: String,
     data_file: String,
-    counts: acquire::Counts,
+    counts: acquire::WalkTally,
     last_test_index: i64,
     threshold: ThresholdSummary,
     figure8_scale: f64,
@@ -167,7 +167,7 @@ struct Meta<'a> {
 /// What a run produced, for the caller's log.
 #[derive(Debug)]
 pub struct Summary {
-    pub counts: acquire::Counts,
+    pub counts: acquire::WalkTally,
     pub threshold: ThresholdSummary,
     pub out_dir: PathBuf,
     pub wall_seconds: f64,
@@ -236,9 +236,14 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
         bail!("--batch must be at least 1");
     }
     let search = config.search();
-    search.validate()?;
+    search
+        .validate()
+        .context("--min-eps, --max-eps, --points, --tolerance and --chunk do not fit together")?;
     let sweep = if config.save_sweep {
-        Some(fgsm::eps_grid(config.eps_step, config.eps_max)?)
+        Some(
+            fgsm::eps_grid(config.eps_step, config.eps_max)
+                .context("--eps-step and --eps-max do not fit together")?,
+        )
     } else {
         None
     };

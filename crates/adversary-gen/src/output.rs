@@ -1,12 +1,12 @@
 //! An `adversarial/<attack>/` folder: every file is written into a staging folder beside
-//! it, which replaces the old folder only once complete, so a failed run leaves either
-//! the previous complete set or nothing, never a mix.
+//! it, which replaces the old folder only once complete ([`nullclass::staged_dir`]), so a
+//! failed or killed run leaves the previous complete set or the new one, never a mix.
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use nullclass::npy;
+use nullclass::staged_dir::StagedDir;
 use serde::Serialize;
 use tch::Tensor;
 
@@ -20,23 +20,15 @@ pub struct FileEntry {
 
 /// Files being written into a staging folder that becomes `target` on [`Staged::commit`].
 pub struct Staged {
-    dir: tempfile::TempDir,
-    target: PathBuf,
+    dir: StagedDir,
     pub files: Vec<FileEntry>,
 }
 
 impl Staged {
+    /// Also recovers from, and cleans up after, a run killed while writing `target`.
     pub fn new(target: &Path) -> Result<Self> {
-        let parent = target.parent().context("the output folder has no parent")?;
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create folder {}", parent.display()))?;
-        let dir = tempfile::Builder::new()
-            .prefix(".staging-")
-            .tempdir_in(parent)
-            .with_context(|| format!("cannot create a staging folder in {}", parent.display()))?;
         Ok(Self {
-            dir,
-            target: target.to_path_buf(),
+            dir: StagedDir::new(target)?,
             files: Vec::new(),
         })
     }
@@ -62,22 +54,6 @@ impl Staged {
 
     /// Replaces `target` with the staged folder.
     pub fn commit(self) -> Result<()> {
-        let Staged { dir, target, .. } = self;
-        if target.exists() {
-            let parent = target.parent().context("the output folder has no parent")?;
-            let old = tempfile::Builder::new()
-                .prefix(".old-")
-                .tempdir_in(parent)
-                .with_context(|| format!("cannot create a folder in {}", parent.display()))?;
-            let aside = old.path().join("previous");
-            fs::rename(&target, &aside)
-                .with_context(|| format!("cannot move the old {} aside", target.display()))?;
-            // `old` is removed with what it holds when it drops.
-        }
-        let staged = dir.keep();
-        fs::rename(&staged, &target).with_context(|| {
-            let _ = fs::remove_dir_all(&staged);
-            format!("cannot move the finished folder to {}", target.display())
-        })
+        self.dir.commit()
     }
 }

@@ -41,10 +41,10 @@ pub struct Config {
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN; also seeds the random starts).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// Source images: the first N test images the baseline classifies correctly.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::dataset::TEST_COUNT))]
     pub n: i64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
@@ -54,19 +54,19 @@ pub struct Config {
     #[arg(long, default_value = "off")]
     pub tf32: Tf32,
     /// PGD radii: step, 2 step, ..., --eps-max.
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub eps_step: f64,
     /// Largest PGD radius (0.3 is the MNIST standard).
-    #[arg(long, default_value_t = 0.3)]
+    #[arg(long, default_value_t = 0.3, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub eps_max: f64,
     /// PGD step size.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub step: f64,
     /// PGD steps per run.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = nullclass::flag_ranges::int::<usize>(1..=1_000_000))]
     pub steps: usize,
     /// Random starts per loss; the worst case per image is kept.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<usize>(1..=10_000))]
     pub restarts: usize,
     /// Start at the source image instead of a random point of the ball.
     #[arg(long)]
@@ -75,13 +75,13 @@ pub struct Config {
     #[arg(long)]
     pub no_targeted: bool,
     /// Largest epsilon of the margin-FGSM threshold search.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub max_eps: f64,
     /// Images attacked at once (bounds memory only).
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub chunk: i64,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
 }
 

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::Parser;
 
-pub use prepare::{prepare, Counts};
+pub use prepare::{prepare, SplitSizes};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "dataset-prep", version, about)]
@@ -31,7 +31,7 @@ pub struct Config {
 }
 
 pub fn run(config: &Config) -> Result<()> {
-    let manifest = prepare(&config.mnist_dir, &config.out, Counts::MNIST)?;
+    let manifest = prepare(&config.mnist_dir, &config.out, SplitSizes::MNIST)?;
     eprintln!(
         "dataset-prep: wrote {} ({} train, {} test images)",
         manifest.output, manifest.train_count, manifest.test_count

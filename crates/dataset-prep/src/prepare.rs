@@ -12,15 +12,15 @@ use crate::idx;
 use crate::manifest::{self, Manifest, SourceEntry};
 use crate::source;
 
-/// How many items each split must hold. Only tests use anything but [`Counts::MNIST`].
+/// How many items each split must hold. Only tests use anything but [`SplitSizes::MNIST`].
 #[derive(Clone, Copy, Debug)]
-pub struct Counts {
+pub struct SplitSizes {
     pub train: usize,
     pub test: usize,
 }
 
-impl Counts {
-    pub const MNIST: Counts = Counts {
+impl SplitSizes {
+    pub const MNIST: SplitSizes = SplitSizes {
         train: nullclass::dataset::TRAIN_COUNT as usize,
         test: nullclass::dataset::TEST_COUNT as usize,
     };
@@ -57,9 +57,9 @@ struct Split {
 /// [`artifacts::mnist_file`] and [`artifacts::mnist_manifest`] under `out`. Nothing
 /// is written unless every check passes, and a failed manifest write takes the data
 /// file back out, so a failed run never leaves a new output behind.
-pub fn prepare(mnist_dir: &Path, out: &Path, counts: Counts) -> Result<Manifest> {
-    let train = read_split(mnist_dir, &SPLITS[0], counts.train)?;
-    let test = read_split(mnist_dir, &SPLITS[1], counts.test)?;
+pub fn prepare(mnist_dir: &Path, out: &Path, sizes: SplitSizes) -> Result<Manifest> {
+    let train = read_split(mnist_dir, &SPLITS[0], sizes.train)?;
+    let test = read_split(mnist_dir, &SPLITS[1], sizes.test)?;
 
     let data_path = artifacts::mnist_file(out);
     let mnist = Mnist {
@@ -77,8 +77,8 @@ pub fn prepare(mnist_dir: &Path, out: &Path, counts: Counts) -> Result<Manifest>
             version: env!("CARGO_PKG_VERSION"),
             output: data_path.display().to_string(),
             output_sha256: artifacts::sha256_file(&data_path)?,
-            train_count: counts.train,
-            test_count: counts.test,
+            train_count: sizes.train,
+            test_count: sizes.test,
             sources: train.sources.into_iter().chain(test.sources).collect(),
         };
         artifacts::write_json(&manifest_path, &manifest)?;

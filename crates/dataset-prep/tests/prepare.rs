@@ -7,14 +7,14 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use dataset_prep::idx::{build, IdxError};
-use dataset_prep::{prepare, Counts};
+use dataset_prep::{prepare, SplitSizes};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use nullclass::artifacts::{mnist_file, mnist_manifest};
 use nullclass::dataset::Mnist;
 use tch::Tensor;
 
-const COUNTS: Counts = Counts { train: 3, test: 2 };
+const SIZES: SplitSizes = SplitSizes { train: 3, test: 2 };
 const TRAIN_LABELS: [u8; 3] = [5, 0, 9];
 const TEST_LABELS: [u8; 2] = [7, 2];
 
@@ -70,7 +70,7 @@ impl Fixture {
     }
 
     fn prepare(&self) -> anyhow::Result<dataset_prep::manifest::Manifest> {
-        prepare(&self.mnist, &self.out, COUNTS)
+        prepare(&self.mnist, &self.out, SIZES)
     }
 
     /// Runs `prepare`, expects it to fail, checks that nothing was written, and
@@ -389,7 +389,7 @@ fn real_mnist_if_present() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let manifest = prepare(&dir, out.path(), Counts::MNIST).unwrap();
+    let manifest = prepare(&dir, out.path(), SplitSizes::MNIST).unwrap();
     assert!(
         manifest.sources.iter().all(|s| s.is_original_mnist),
         "{manifest:#?}"

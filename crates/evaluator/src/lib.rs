@@ -24,7 +24,7 @@ use nullclass::session::{self, Session};
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use scores::{Counts, DeviceCounts};
+use scores::{Outcomes, PendingOutcomes};
 
 /// The file written last, after every other output: a make target for the folder.
 pub const META_FILE: &str = "meta.json";
@@ -44,7 +44,7 @@ pub struct Config {
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
@@ -56,13 +56,13 @@ pub struct Config {
     #[arg(long, default_value = "off")]
     pub tf32: Tf32,
     /// Images per forward pass (bounds memory only).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub chunk: i64,
     /// Sweep epsilon step: the grid is 0, step, 2 step, ..., --eps-max.
-    #[arg(long, default_value_t = 0.02)]
+    #[arg(long, default_value_t = 0.02, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub eps_step: f64,
     /// Sweep's largest epsilon.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = nullclass::flag_ranges::pixel_eps_or_zero)]
     pub eps_max: f64,
     /// Score the sweep images adversary-gen saved with --save-sweep (their own grid)
     /// instead of rebuilding them.
@@ -73,10 +73,10 @@ pub struct Config {
     /// back only through floating-point differences, e.g. when the attack and the
     /// scoring ran on different devices or GPU kernels (cuDNN convolutions default to
     /// TF32). More than this share means the adversarial set does not fit the model.
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = nullclass::flag_ranges::share)]
     pub baseline_tolerance: f64,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
 }
 
@@ -93,7 +93,7 @@ struct Meta<'a> {
     n: i64,
     sweep_eps: &'a [f32],
     sweep_source: &'static str,
-    baseline_threshold: Counts,
+    baseline_threshold: Outcomes,
     clean_seconds: f64,
     threshold_seconds: f64,
     sweep_seconds: f64,
@@ -104,8 +104,8 @@ struct Meta<'a> {
 #[derive(Debug)]
 pub struct Summary {
     pub out_dir: PathBuf,
-    pub clean: Vec<(String, Counts)>,
-    pub threshold: Vec<(String, Counts)>,
+    pub clean: Vec<(String, Outcomes)>,
+    pub threshold: Vec<(String, Outcomes)>,
     pub wall_seconds: f64,
 }
 
@@ -183,7 +183,10 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     let grid = if config.use_saved_sweep {
         None
     } else {
-        Some(fgsm::eps_grid(config.eps_step, config.eps_max)?)
+        Some(
+            fgsm::eps_grid(config.eps_step, config.eps_max)
+                .context("--eps-step and --eps-max do not fit together")?,
+        )
     };
     let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
@@ -201,11 +204,11 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
 
     // Rows of `pending`: clean counts per model, then threshold counts per model, then
     // the sweep's (model, eps) rows in the order of `sweep_rows`.
-    let mut pending = DeviceCounts::default();
+    let mut pending = PendingOutcomes::default();
     let t0 = Instant::now();
     for m in &models {
         let pred = m.model.predict(&test.images, config.chunk);
-        pending.push(test.len(), Counts::on_device(&pred, &test.labels));
+        pending.push(test.len(), Outcomes::on_device(&pred, &test.labels));
     }
     let clean_seconds = t0.elapsed().as_secs_f64();
 
@@ -214,7 +217,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     for m in &models {
         let (class, prob) =
             scores::predict_with_prob(&m.model, &adv.adv, config.chunk, Kind::Float);
-        pending.push(n, Counts::on_device(&class, &adv.labels));
+        pending.push(n, Outcomes::on_device(&class, &adv.labels));
         predictions.push(Tensor::stack(&[class.to_kind(Kind::Float), prob], 1));
     }
     let predictions = Tensor::stack(&predictions, 0);
@@ -242,7 +245,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
                 .model
                 .predict(&images, config.chunk)
                 .view([group.len() as i64, n]);
-            pending.push(n, Counts::per_row_on_device(&pred, &adv.labels));
+            pending.push(n, Outcomes::per_row_on_device(&pred, &adv.labels));
             sweep_rows.extend(group.iter().map(|&eps| (i, eps)));
         }
     }
@@ -252,7 +255,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     let sweep_seconds = t0.elapsed().as_secs_f64();
     let (clean, rest) = counts.split_at(models.len());
     let (threshold, swept) = rest.split_at(models.len());
-    let named = |c: &[Counts]| -> Vec<(String, Counts)> {
+    let named = |c: &[Outcomes]| -> Vec<(String, Outcomes)> {
         models
             .iter()
             .map(|m| m.name.clone())

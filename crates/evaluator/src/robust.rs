@@ -32,7 +32,7 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::inputs::{self, read_checked, read_vector, SetModel};
-use crate::scores::{self, Counts};
+use crate::scores::{self, Outcomes};
 
 /// The file written last: a make target for the robust scores.
 pub const META_FILE: &str = "robust_meta.json";
@@ -48,7 +48,7 @@ pub struct Config {
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
@@ -58,10 +58,10 @@ pub struct Config {
     #[arg(long, default_value = "off")]
     pub tf32: Tf32,
     /// Images per forward pass (bounds memory only).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub chunk: i64,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
 }
 
@@ -178,7 +178,7 @@ struct Scorer<'a> {
 }
 
 impl Scorer<'_> {
-    fn row(&mut self, attack: &str, model: &str, eps: f32, c: &Counts) {
+    fn row(&mut self, attack: &str, model: &str, eps: f32, c: &Outcomes) {
         self.rows
             .push(format!("{attack},{}", scores::sweep_row(model, eps, c)));
     }
@@ -186,7 +186,7 @@ impl Scorer<'_> {
     /// All models and rejectors on the same images.
     fn transfer(&mut self, attack: &str, eps: f32, images: &Tensor) {
         for m in self.models {
-            let c = Counts::of(&m.model.predict(images, self.chunk), self.labels);
+            let c = Outcomes::of(&m.model.predict(images, self.chunk), self.labels);
             self.row(attack, &m.name, eps, &c);
         }
         let (classes, probs) =
@@ -196,7 +196,7 @@ impl Scorer<'_> {
 
     fn rejectors_on(&mut self, attack: &str, eps: f32, classes: &Tensor, probs: &Tensor) {
         for r in self.rejectors {
-            let c = Counts::of(&reject(classes, probs, r.tau), self.labels);
+            let c = Outcomes::of(&reject(classes, probs, r.tau), self.labels);
             self.row(attack, &r.name, eps, &c);
         }
     }
@@ -210,7 +210,7 @@ impl Scorer<'_> {
     ) -> Result<()> {
         for (i, m) in self.models.iter().enumerate() {
             let images = images_of(i)?;
-            let c = Counts::of(&m.model.predict(&images, self.chunk), self.labels);
+            let c = Outcomes::of(&m.model.predict(&images, self.chunk), self.labels);
             self.row(attack, &m.name, eps, &c);
             if i == 0 {
                 let (classes, probs) =
@@ -293,8 +293,8 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let rejectors = models[1..]
         .iter()
         .map(|m| {
-            let rate =
-                Counts::of(&m.model.predict(&test.images, config.chunk), &test.labels).null_rate();
+            let rate = Outcomes::of(&m.model.predict(&test.images, config.chunk), &test.labels)
+                .null_rate();
             let tau = tau_for_rate(&test_probs, rate)?;
             let rejected = test_probs.lt(tau).sum(Kind::Int64).int64_value(&[]);
             Ok(Rejector {

@@ -8,15 +8,15 @@ use tch::{Kind, Tensor};
 
 /// Outcome counts over a set of images.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub struct Outcomes {
     pub n: i64,
     pub correct: i64,
     pub misclassified: i64,
     pub unclassified: i64,
 }
 
-impl Counts {
-    /// Counts from predicted classes and digit labels (int64 `[N]`, same device).
+impl Outcomes {
+    /// Outcomes from predicted classes and digit labels (int64 `[N]`, same device).
     pub fn of(predictions: &Tensor, labels: &Tensor) -> Self {
         let pair = Self::on_device(predictions, labels);
         Self::from_pair(
@@ -27,7 +27,7 @@ impl Counts {
     }
 
     /// `[correct, unclassified]` (int64 `[2]`) left on the predictions' device, so
-    /// that many can be read back at once ([`DeviceCounts`]).
+    /// that many can be read back at once ([`PendingOutcomes`]).
     pub fn on_device(predictions: &Tensor, labels: &Tensor) -> Tensor {
         let correct = predictions.eq_tensor(labels).sum(Kind::Int64);
         // A label is never the null class, so a null prediction is never also correct.
@@ -65,15 +65,15 @@ impl Counts {
 /// Counts gathered on the device and read back to the host in one copy: on a GPU
 /// every read waits for all queued work, so a set reads once, at its end.
 #[derive(Default)]
-pub struct DeviceCounts {
+pub struct PendingOutcomes {
     /// Each entry: images per row and `[rows, 2]` (correct, unclassified).
     parts: Vec<(i64, Tensor)>,
     rows: usize,
 }
 
-impl DeviceCounts {
-    /// Adds `[rows, 2]` counts over `n` images each (from [`Counts::on_device`] or
-    /// [`Counts::per_row_on_device`]); returns the index of the first row.
+impl PendingOutcomes {
+    /// Adds `[rows, 2]` counts over `n` images each (from [`Outcomes::on_device`] or
+    /// [`Outcomes::per_row_on_device`]); returns the index of the first row.
     pub fn push(&mut self, n: i64, pairs: Tensor) -> usize {
         let pairs = pairs.view([-1, 2]);
         let first = self.rows;
@@ -83,7 +83,7 @@ impl DeviceCounts {
     }
 
     /// Every row pushed, in order.
-    pub fn read(&self) -> Result<Vec<Counts>> {
+    pub fn read(&self) -> Result<Vec<Outcomes>> {
         if self.parts.is_empty() {
             return Ok(Vec::new());
         }
@@ -96,7 +96,7 @@ impl DeviceCounts {
                 let p = pairs
                     .next()
                     .ok_or_else(|| anyhow::anyhow!("counts read back short"))?;
-                out.push(Counts::from_pair(*n, p[0], p[1]));
+                out.push(Outcomes::from_pair(*n, p[0], p[1]));
             }
         }
         Ok(out)
@@ -127,11 +127,11 @@ pub const CLEAN_HEADER: &str = "model,n,accuracy,null_rate";
 pub const THRESHOLD_HEADER: &str = "model,n,correct,misclassified,unclassified";
 pub const SWEEP_HEADER: &str = "model,eps,n,correct,misclassified,unclassified";
 
-pub fn clean_row(model: &str, c: &Counts) -> String {
+pub fn clean_row(model: &str, c: &Outcomes) -> String {
     format!("{model},{},{},{}", c.n, c.accuracy(), c.null_rate())
 }
 
-pub fn threshold_row(model: &str, c: &Counts) -> String {
+pub fn threshold_row(model: &str, c: &Outcomes) -> String {
     format!(
         "{model},{},{},{},{}",
         c.n, c.correct, c.misclassified, c.unclassified
@@ -139,7 +139,7 @@ pub fn threshold_row(model: &str, c: &Counts) -> String {
 }
 
 /// `eps` is printed as its shortest float32 form (0.3, not 0.30000001).
-pub fn sweep_row(model: &str, eps: f32, c: &Counts) -> String {
+pub fn sweep_row(model: &str, eps: f32, c: &Outcomes) -> String {
     format!(
         "{model},{eps:?},{},{},{},{}",
         c.n, c.correct, c.misclassified, c.unclassified
@@ -154,10 +154,10 @@ mod tests {
     fn hand_made_counts() {
         let labels = Tensor::from_slice(&[3i64, 3, 1, 0, 7, 9, 2]);
         let preds = Tensor::from_slice(&[3i64, 10, 1, 8, 10, 9, 5]);
-        let c = Counts::of(&preds, &labels);
+        let c = Outcomes::of(&preds, &labels);
         assert_eq!(
             c,
-            Counts {
+            Outcomes {
                 n: 7,
                 correct: 3,
                 misclassified: 2,
@@ -167,7 +167,7 @@ mod tests {
         assert_eq!(threshold_row("us", &c), "us,7,3,2,2");
         assert_eq!(sweep_row("m", 0.3, &c), "m,0.3,7,3,2,2");
         assert_eq!(sweep_row("m", 1.0, &c), "m,1.0,7,3,2,2");
-        let clean = Counts {
+        let clean = Outcomes {
             n: 4,
             correct: 3,
             misclassified: 0,
@@ -182,27 +182,27 @@ mod tests {
         let a = Tensor::from_slice(&[3i64, 10, 1, 8]);
         let b = Tensor::from_slice(&[10i64, 10, 10, 0]);
         let rows = Tensor::stack(&[&b, &labels, &a], 0);
-        let mut pending = DeviceCounts::default();
-        assert_eq!(pending.push(4, Counts::on_device(&a, &labels)), 0);
+        let mut pending = PendingOutcomes::default();
+        assert_eq!(pending.push(4, Outcomes::on_device(&a, &labels)), 0);
         assert_eq!(
-            pending.push(4, Counts::per_row_on_device(&rows, &labels)),
+            pending.push(4, Outcomes::per_row_on_device(&rows, &labels)),
             1
         );
         let short = Tensor::from_slice(&[1i64, 10]);
         assert_eq!(
-            pending.push(2, Counts::on_device(&short, &labels.narrow(0, 1, 2))),
+            pending.push(2, Outcomes::on_device(&short, &labels.narrow(0, 1, 2))),
             4
         );
         let got = pending.read().unwrap();
-        let expected: Vec<Counts> = [
+        let expected: Vec<Outcomes> = [
             (&a, &labels),
             (&b, &labels),
             (&labels, &labels),
             (&a, &labels),
         ]
         .into_iter()
-        .map(|(p, l)| Counts::of(p, l))
-        .chain([Counts {
+        .map(|(p, l)| Outcomes::of(p, l))
+        .chain([Outcomes {
             n: 2,
             correct: 0,
             misclassified: 1,
@@ -212,7 +212,7 @@ mod tests {
         assert_eq!(got, expected);
         assert_eq!(
             got[1],
-            Counts {
+            Outcomes {
                 n: 4,
                 correct: 1,
                 misclassified: 0,

@@ -91,8 +91,11 @@ where
         .extension()
         .map(|e| format!(".{}", e.to_string_lossy()))
         .unwrap_or_default();
+    let prefix = tmp_prefix(path)?;
+    remove_stale_tmp(dir, &prefix, &suffix)?;
     let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+        .prefix(&prefix)
+        .rand_bytes(TMP_RAND_CHARS)
         .suffix(&suffix)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?
@@ -102,6 +105,40 @@ where
     set_readable(&tmp)?;
     tmp.persist(path)
         .with_context(|| format!("cannot move the finished file to {}", path.display()))?;
+    Ok(())
+}
+
+/// Random characters in a temporary file's name: `.tmp-<file name>.<6 chars><.ext>`,
+/// so that a leftover of a killed run can be told apart and removed by the next write.
+const TMP_RAND_CHARS: usize = 6;
+
+fn tmp_prefix(path: &Path) -> Result<String> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{} names no file", path.display()))?;
+    Ok(format!(".tmp-{}.", name.to_string_lossy()))
+}
+
+/// Removes the temporary files of `path` that a killed run left in `dir`. Writers of
+/// other files are not touched: their temporary names have another prefix.
+fn remove_stale_tmp(dir: &Path, prefix: &str, suffix: &str) -> Result<()> {
+    let entries =
+        fs::read_dir(dir).with_context(|| format!("cannot list folder {}", dir.display()))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(n) = name.to_str() else { continue };
+        if n.len() == prefix.len() + TMP_RAND_CHARS + suffix.len()
+            && n.starts_with(prefix)
+            && n.ends_with(suffix)
+        {
+            fs::remove_file(entry.path()).with_context(|| {
+                format!(
+                    "cannot remove {}, left by a killed run",
+                    entry.path().display()
+                )
+            })?;
+        }
+    }
     Ok(())
 }
 
@@ -163,6 +200,28 @@ mod tests {
             0,
             "temp file left behind"
         );
+    }
+
+    #[test]
+    fn a_killed_writes_leftover_goes_with_the_next_write_of_that_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        // What a run killed inside `write` leaves: a named temporary file, never persisted.
+        let mut kept = None;
+        let _ = write_atomic(&target, |tmp| {
+            fs::write(tmp, "partial")?;
+            kept = Some(tmp.to_path_buf());
+            fs::hard_link(tmp, dir.path().join("copy"))?;
+            anyhow::bail!("killed")
+        });
+        let leftover = kept.unwrap();
+        fs::rename(dir.path().join("copy"), &leftover).unwrap();
+        let other = dir.path().join(".tmp-out.json.x.abcdef.json");
+        fs::write(&other, "another file's").unwrap();
+        write_json(&target, &serde_json::json!({"a": 1})).unwrap();
+        assert!(!leftover.exists(), "{} stays", leftover.display());
+        assert!(other.exists(), "another file's temporary was removed");
+        assert!(target.exists());
     }
 
     #[test]

@@ -25,7 +25,7 @@ pub struct Config {
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Seed of the random training samples shown in Figure 1.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = nullclass::flag_ranges::int::<i64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: i64,
 }
 

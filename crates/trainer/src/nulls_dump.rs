@@ -18,10 +18,10 @@ pub struct Config {
     #[arg(long, default_value = "usm")]
     pub types: Variant,
     /// How many samples (all of them nulls).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::flag_ranges::MAX_SAMPLES))]
     pub count: i64,
     /// Torch seed.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = nullclass::flag_ranges::int::<i64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: i64,
     /// Shuffled nulls use only this tile size (else one drawn per batch of 32).
     #[arg(long)]

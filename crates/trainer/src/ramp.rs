@@ -55,23 +55,23 @@ pub struct Config {
     #[arg(long, value_enum)]
     pub variant: RampVariant,
     /// Epochs (default: 20 for base, 30 for null, as in the report).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000))]
     pub epochs: Option<usize>,
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000_000))]
     pub steps: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::flag_ranges::MAX_SAMPLES))]
     pub batch: i64,
     /// Adam learning rate (betas 0.9/0.999, eps 1e-8).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = nullclass::flag_ranges::positive)]
     pub lr: f64,
     /// Probability that a batch slot is a uniform-noise null (null variant only).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = nullclass::flag_ranges::share)]
     pub null_prob: f64,
     /// Torch seed base; the variant's seed is seed * 100 + (0 base, 1 null).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// Fresh ramp samples scored after training.
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = 100_000, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::flag_ranges::MAX_SAMPLES))]
     pub eval_samples: i64,
     /// auto, cpu, cuda or cuda:N. The model is tiny: the CPU is usually as fast.
     #[arg(long, default_value = "auto")]
@@ -83,7 +83,7 @@ pub struct Config {
     /// Torch intra-op threads. One by default: the model is so small that more
     /// threads only add synchronisation (2 threads ran 25x slower on a busy 2-core
     /// machine).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: i32,
 }
 

@@ -87,18 +87,18 @@ pub struct Settings {
     /// Artifacts root: reads data/mnist.safetensors, writes seed-NN/models/.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 20, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000))]
     pub epochs: usize,
     /// Steps per epoch (1875 = 60,000 samples at batch 32).
-    #[arg(long, default_value_t = 1875)]
+    #[arg(long, default_value_t = 1875, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000_000))]
     pub steps: usize,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::dataset::TRAIN_COUNT))]
     pub batch: i64,
     /// Adam learning rate (betas 0.9/0.999, eps 1e-8).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, value_parser = nullclass::flag_ranges::positive)]
     pub lr: f64,
     /// Probability that a batch slot is a null (null variants only).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = nullclass::flag_ranges::share)]
     pub null_prob: f64,
     /// Shuffled-null tile sizes from the report's text {1,2,4,7,14} instead of the
     /// published code's {2,4,7,14} (the default).
@@ -108,10 +108,10 @@ pub struct Settings {
     #[arg(long, value_enum, default_value_t = Validation::Test)]
     pub validation: Validation,
     /// Training images held out for `--validation holdout`.
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = 10_000, value_parser = nullclass::flag_ranges::int::<i64>(1..nullclass::dataset::TRAIN_COUNT))]
     pub holdout: i64,
     /// Validate on at most this many items (all by default); for quick runs.
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i64>(1..))]
     pub val_limit: Option<i64>,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
@@ -122,7 +122,7 @@ pub struct Settings {
     #[arg(long, default_value = "on")]
     pub tf32: Tf32,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
     /// Arithmetic of training (f64 is for tests; bf16 needs train-set).
     #[arg(long, value_enum, default_value_t = Precision::F32)]
@@ -140,7 +140,7 @@ pub struct Settings {
 #[derive(Args, Debug, Clone, Serialize)]
 pub struct Config {
     /// Set seed; each variant's random streams derive from (seed, variant).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// Which model of the set: base, u, s, m, us, um, sm or usm.
     #[arg(long)]

@@ -6,6 +6,7 @@
 
 use anyhow::{bail, Result};
 use clap::Args;
+use nullclass::flag_ranges::MAX_SEED;
 use nullclass::nulls::Variant;
 use nullclass::stacked::net::{Convs, Dropout, StackedCnn};
 use tch::Device;
@@ -15,10 +16,10 @@ use crate::train::{train_models, ModelSpec, Settings, Trainee};
 #[derive(Args, Debug, Clone)]
 pub struct Config {
     /// First set seed.
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// Sets trained together: seeds seed..seed+sets, all in one stack.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<u64>(1..=1000))]
     pub sets: u64,
     /// Which models of each set, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "base,u,s,m,us,um,sm,usm")]
@@ -49,6 +50,13 @@ impl Trainee for StackedCnn {
 pub fn run(config: &Config) -> Result<()> {
     if config.sets == 0 || config.variants.is_empty() {
         bail!("--sets and --variants must name at least one model");
+    }
+    if config.seed + (config.sets - 1) > MAX_SEED as u64 {
+        bail!(
+            "--seed {} with --sets {} goes past the largest set seed, {MAX_SEED}",
+            config.seed,
+            config.sets
+        );
     }
     let mut specs = Vec::new();
     for seed in config.seed..config.seed + config.sets {

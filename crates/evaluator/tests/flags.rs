@@ -1,0 +1,70 @@
+//! Every numeric flag of `evaluator`'s commands, out of range, on the real binary: a
+//! clean error naming the flag, never a panic (the walk: tests/support/flag_walk.rs).
+
+#[path = "../../../tests/support/flag_walk.rs"]
+mod flag_walk;
+
+use flag_walk::{names, subcommands, Flag, Walk};
+
+const BIN: &str = env!("CARGO_BIN_EXE_evaluator");
+
+const SEED: Flag = Flag {
+    name: "--seed",
+    bad: &["-1", "1000000001", "1.5"],
+    good: "3",
+};
+const CHUNK: Flag = Flag {
+    name: "--chunk",
+    bad: &["0", "-1"],
+    good: "1",
+};
+const THREADS: Flag = Flag {
+    name: "--threads",
+    bad: &["0", "-1", "1025"],
+    good: "1",
+};
+
+#[test]
+fn every_numeric_flag_rejects_values_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("empty").display().to_string();
+    assert_eq!(subcommands(BIN), names(&["fgsm", "robust"]));
+    let required = vec![("--seed", "0".to_string()), ("--artifacts", root)];
+
+    Walk {
+        bin: BIN,
+        sub: Some("fgsm"),
+        required: required.clone(),
+        numeric: &[
+            SEED,
+            CHUNK,
+            Flag {
+                name: "--eps-step",
+                bad: &["0", "-0.02", "1.5", "inf"],
+                good: "0.1",
+            },
+            Flag {
+                name: "--eps-max",
+                bad: &["-0.1", "1.1", "inf"],
+                good: "0",
+            },
+            Flag {
+                name: "--baseline-tolerance",
+                bad: &["-0.1", "1.1"],
+                good: "0",
+            },
+            THREADS,
+        ],
+        other: &["--artifacts", "--device"],
+    }
+    .check();
+
+    Walk {
+        bin: BIN,
+        sub: Some("robust"),
+        required,
+        numeric: &[SEED, CHUNK, THREADS],
+        other: &["--artifacts", "--device"],
+    }
+    .check();
+}

@@ -1,0 +1,171 @@
+//! Every numeric flag of `trainer`'s commands, out of range, on the real binary: a
+//! clean error naming the flag, never a panic (the walk: tests/support/flag_walk.rs).
+
+#[path = "../../../tests/support/flag_walk.rs"]
+mod flag_walk;
+
+use flag_walk::{names, subcommands, Flag, Walk};
+
+const BIN: &str = env!("CARGO_BIN_EXE_trainer");
+
+const SEED: Flag = Flag {
+    name: "--seed",
+    bad: &["-1", "1000000001", "1.5"],
+    good: "3",
+};
+const THREADS: Flag = Flag {
+    name: "--threads",
+    bad: &["0", "-1", "1025"],
+    good: "1",
+};
+const LR: Flag = Flag {
+    name: "--lr",
+    bad: &["0", "-0.001", "inf"],
+    good: "0.01",
+};
+const NULL_PROB: Flag = Flag {
+    name: "--null-prob",
+    bad: &["-0.1", "1.5"],
+    good: "1",
+};
+
+/// The flags `train` and `train-set` share.
+const SETTINGS: [Flag; 8] = [
+    Flag {
+        name: "--epochs",
+        bad: &["0", "-1", "100001"],
+        good: "1",
+    },
+    Flag {
+        name: "--steps",
+        bad: &["0", "-1"],
+        good: "5",
+    },
+    Flag {
+        name: "--batch",
+        bad: &["0", "-2", "60001"],
+        good: "60000",
+    },
+    LR,
+    NULL_PROB,
+    Flag {
+        name: "--holdout",
+        bad: &["0", "-1", "60000"],
+        good: "59999",
+    },
+    Flag {
+        name: "--val-limit",
+        bad: &["0", "-5"],
+        good: "1",
+    },
+    THREADS,
+];
+const SETTINGS_OTHER: [&str; 4] = ["--artifacts", "--validation", "--device", "--precision"];
+
+#[test]
+fn every_numeric_flag_rejects_values_out_of_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("empty").display().to_string();
+    let out = dir.path().join("out").display().to_string();
+    assert_eq!(
+        subcommands(BIN),
+        names(&["nulls", "ramp", "train", "train-set"])
+    );
+
+    let mut train = vec![SEED];
+    train.extend(SETTINGS);
+    let other: Vec<&str> = ["--variant"].into_iter().chain(SETTINGS_OTHER).collect();
+    Walk {
+        bin: BIN,
+        sub: Some("train"),
+        required: vec![
+            ("--seed", "0".into()),
+            ("--variant", "base".into()),
+            ("--artifacts", root.clone()),
+        ],
+        numeric: &train,
+        other: &other,
+    }
+    .check();
+
+    let mut train_set = vec![
+        SEED,
+        Flag {
+            name: "--sets",
+            bad: &["0", "-1", "1001"],
+            good: "2",
+        },
+    ];
+    train_set.extend(SETTINGS);
+    let other: Vec<&str> = ["--variants", "--convs"]
+        .into_iter()
+        .chain(SETTINGS_OTHER)
+        .collect();
+    Walk {
+        bin: BIN,
+        sub: Some("train-set"),
+        required: vec![("--seed", "0".into()), ("--artifacts", root.clone())],
+        numeric: &train_set,
+        other: &other,
+    }
+    .check();
+
+    Walk {
+        bin: BIN,
+        sub: Some("nulls"),
+        required: vec![("--out", out), ("--artifacts", root.clone())],
+        numeric: &[
+            Flag {
+                name: "--count",
+                bad: &["0", "-1", "10000001"],
+                good: "1",
+            },
+            Flag {
+                name: "--seed",
+                bad: &["-1", "1000000001"],
+                good: "5",
+            },
+            Flag {
+                name: "--tile",
+                bad: &["0", "3", "-1", "15"],
+                good: "7",
+            },
+        ],
+        other: &["--artifacts", "--types", "--out"],
+    }
+    .check();
+
+    Walk {
+        bin: BIN,
+        sub: Some("ramp"),
+        required: vec![("--variant", "base".into()), ("--artifacts", root)],
+        numeric: &[
+            Flag {
+                name: "--epochs",
+                bad: &["0", "-1", "100001"],
+                good: "1",
+            },
+            Flag {
+                name: "--steps",
+                bad: &["0", "-1"],
+                good: "1",
+            },
+            Flag {
+                name: "--batch",
+                bad: &["0", "-1", "10000001"],
+                good: "1",
+            },
+            LR,
+            NULL_PROB,
+            SEED,
+            Flag {
+                name: "--eval-samples",
+                bad: &["0", "-1", "10000001"],
+                good: "1",
+            },
+            THREADS,
+        ],
+        other: &["--artifacts", "--variant", "--device"],
+    }
+    .check();
+}
