@@ -3,9 +3,20 @@
 //! batches, nulls, dropout masks and Adam state, drawn from the same streams as
 //! `trainer train` draws them, and gets exactly the artifacts `trainer train`
 //! writes (JSON key `training_path` says which path trained it).
+//!
+//! With `--only-stale` it trains only the models make would rebuild: `make models`
+//! runs one `train-set` per group of sets (a grouped target), and a group whose
+//! models are partly up to date retrains the others alone. Every model's numbers
+//! come from its own streams, so a model retrained alone gets the weights it got
+//! inside the stack (tests/incremental.rs).
 
-use anyhow::{bail, Result};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use nullclass::artifacts::{self, SetDir};
 use nullclass::flag_ranges::MAX_SEED;
 use nullclass::nulls::Variant;
 use nullclass::stacked::net::{Convs, Dropout, StackedCnn};
@@ -29,6 +40,16 @@ pub struct Config {
     /// grouped on GPUs and per-model on CPUs, where grouped kernels are slower.
     #[arg(long, default_value = "auto")]
     pub convs: String,
+    /// Train only the stale models: those with an artifact missing (checkpoint,
+    /// last checkpoint, history or JSON) or whose JSON is older than the prepared
+    /// MNIST or a --depends-on file, as make judges its targets. The others are
+    /// left as they are.
+    #[arg(long)]
+    pub only_stale: bool,
+    /// More inputs of every model for --only-stale, comma-separated (make passes
+    /// its training-settings stamp, .settings/train.txt).
+    #[arg(long, value_delimiter = ',', requires = "only_stale")]
+    pub depends_on: Vec<PathBuf>,
     #[command(flatten)]
     pub settings: Settings,
 }
@@ -70,6 +91,12 @@ pub fn run(config: &Config) -> Result<()> {
             });
         }
     }
+    if config.only_stale {
+        specs = stale_models(config, specs)?;
+        if specs.is_empty() {
+            return Ok(());
+        }
+    }
     let device = config.settings.device.resolve(config.settings.tf32)?.device;
     let convs = match config.convs.as_str() {
         "auto" if device == Device::Cpu => Convs::PerModel,
@@ -85,4 +112,72 @@ pub fn run(config: &Config) -> Result<()> {
         let vars: Vec<_> = models.iter().map(|m| m.vs.variables()).collect();
         Ok(Box::new(StackedCnn::from_models(&vars, device, convs)?))
     })
+}
+
+/// A file's modification time, for --only-stale; `what` names it in errors.
+fn modified(path: &Path, what: &str) -> Result<SystemTime> {
+    fs::metadata(path)
+        .and_then(|m| m.modified())
+        .with_context(|| {
+            format!(
+                "{what} {}: cannot read its modification time",
+                path.display()
+            )
+        })
+}
+
+/// Why a model needs training, or None when it is up to date: make's rule (an input
+/// newer than the target) on the JSON, which is written after every other artifact.
+fn why_stale(
+    set: &SetDir,
+    variant: &Variant,
+    inputs: &[(PathBuf, SystemTime)],
+) -> Result<Option<String>> {
+    for file in [
+        set.model(variant),
+        set.model_last(variant),
+        set.model_history(variant),
+        set.model_json(variant),
+    ] {
+        if !file.exists() {
+            return Ok(Some(format!("{} missing", file.display())));
+        }
+    }
+    let json = set.model_json(variant);
+    let built = modified(&json, "model JSON")?;
+    Ok(inputs
+        .iter()
+        .find(|(_, time)| *time > built)
+        .map(|(input, _)| format!("{} is newer than {}", input.display(), json.display())))
+}
+
+/// The models of `specs` that --only-stale trains; says which are kept and why
+/// the others are not.
+fn stale_models(config: &Config, specs: Vec<ModelSpec>) -> Result<Vec<ModelSpec>> {
+    let root = &config.settings.artifacts;
+    let mut inputs = vec![(
+        artifacts::mnist_file(root),
+        modified(&artifacts::mnist_file(root), "prepared MNIST")?,
+    )];
+    for file in &config.depends_on {
+        inputs.push((file.clone(), modified(file, "--depends-on file")?));
+    }
+    let total = specs.len();
+    let mut stale = Vec::new();
+    for spec in specs {
+        let set = SetDir::new(root, spec.seed);
+        if let Some(why) = why_stale(&set, &spec.variant, &inputs)? {
+            eprintln!(
+                "train-set: training seed-{:02}/{}: {why}",
+                spec.seed, spec.variant
+            );
+            stale.push(spec);
+        }
+    }
+    eprintln!(
+        "train-set: {} of {total} models to train, {} up to date and kept",
+        stale.len(),
+        total - stale.len()
+    );
+    Ok(stale)
 }
