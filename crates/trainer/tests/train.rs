@@ -188,6 +188,50 @@ fn same_seed_gives_identical_checkpoint_bytes() {
 }
 
 #[test]
+fn validation_nulls_are_fresh_by_default_and_fixed_on_request() {
+    let run = |extra: &[&str]| {
+        let root = artifacts_root();
+        let mut args = vec![
+            "--seed",
+            "6",
+            "--variant",
+            "u",
+            "--epochs",
+            "2",
+            "--steps",
+            "30",
+            "--val-limit",
+            "300",
+        ];
+        args.extend_from_slice(extra);
+        let out = trainer(root.path(), &args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json(&root.path().join("seed-06/models/u.json"))
+    };
+    let fresh = run(&[]);
+    let fixed = run(&["--validation-nulls", "fixed"]);
+    assert_eq!(fresh["config"]["validation_nulls"], "fresh");
+    assert_eq!(fixed["config"]["validation_nulls"], "fixed");
+    let history = |j: &serde_json::Value, key: &str| -> Vec<f64> {
+        j["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r[key].as_f64().unwrap())
+            .collect()
+    };
+    // Validation does not touch training: the same training losses either way, but
+    // other validation sets, so other validation losses.
+    assert_eq!(history(&fresh, "train_loss"), history(&fixed, "train_loss"));
+    let (a, b) = (history(&fresh, "val_loss"), history(&fixed, "val_loss"));
+    assert!(a.iter().zip(&b).all(|(x, y)| x != y), "{a:?} vs {b:?}");
+}
+
+#[test]
 fn diverging_loss_stops_without_a_checkpoint() {
     let root = artifacts_root();
     let out = trainer(
