@@ -116,8 +116,11 @@ $(foreach s,$(SETS),$(eval $(call SET_RULES,$(s))))
 
 report: $(REPORT)
 robust: $(ROBUSTS) $(REPORT)
-$(REPORT): $(EVALS) $(REPORT_ROBUST) $(DATA) | build
+$(REPORT): $(EVALS) $(REPORT_ROBUST) $(ARTIFACTS)/nulls/nulls_meta.json | build
 	$(BIN)/report study --artifacts $(ARTIFACTS)
+# Figure 5's null samples, from the training generator (those of seed-00/usm).
+$(ARTIFACTS)/nulls/nulls_meta.json: $(DATA) | build
+	$(BIN)/trainer nulls --artifacts $(ARTIFACTS) --types usm --count 320 --out $(ARTIFACTS)/nulls
 
 # The toy ramp study of the report's section 2 (about a minute on CPU).
 TOY_FLAGS ?=
@@ -125,6 +128,8 @@ TOY_FIGS := $(ARTIFACTS)/report/toy/fig4_null_spaces.png
 toy: $(TOY_FIGS)
 $(ARTIFACTS)/ramp/%.json: $(STAMPS)/toy.txt | build
 	$(BIN)/trainer ramp --artifacts $(ARTIFACTS) --variant $* --device $(DEVICE) $(TOY_FLAGS)
+# The null model continues the trained baseline (published protocol; TOY_FLAGS=--start fresh to not).
+$(ARTIFACTS)/ramp/null.json: $(ARTIFACTS)/ramp/base.json
 $(TOY_FIGS): $(ARTIFACTS)/ramp/base.json $(ARTIFACTS)/ramp/null.json | build
 	$(BIN)/report toy --artifacts $(ARTIFACTS)
 $(STAMPS)/toy.txt: FORCE
