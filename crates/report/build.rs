@@ -1,7 +1,10 @@
-//! Bakes libtorch's folder into the binary as an rpath, so it runs without
-//! LD_LIBRARY_PATH (torch-sys exports the folder to direct dependents).
+//! The report calls no torch, but it links nullclass, whose tensor code brings
+//! libtorch in as a needed library; without torch-sys as a direct dependency no
+//! DEP_TCH_LIBTORCH_LIB reaches this script, so the rpath comes from LIBTORCH,
+//! which scripts/with-torch.sh sets for every build.
 fn main() {
-    if let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    if let Ok(root) = std::env::var("LIBTORCH") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{root}/lib");
     }
 }

@@ -6,6 +6,7 @@
 //!
 //! A library as well as a binary so that tests can call [`run`] on tiny sets.
 
+pub mod figure8;
 pub mod inputs;
 pub mod robust;
 pub mod scores;
@@ -34,8 +35,9 @@ pub const META_FILE: &str = "meta.json";
 /// SET/eval/: clean.csv (accuracy and null rate on the 10,000 test images),
 /// threshold.csv (correct / misclassified / unclassified on the FGSM threshold
 /// images), sweep.csv (the same over an epsilon grid), threshold_predictions.npy
-/// (float32 [8,N,2]: predicted class, 10 = null, and its probability), and
-/// meta.json last.
+/// (float32 [8,N,2]: predicted class, 10 = null, and its probability),
+/// base_x1.5_predictions.npy (the same [N,2] for the baseline on the images at 1.5 x
+/// the threshold, the report's Figure 8), and meta.json last.
 ///
 /// Sweep images are rebuilt as clip(source + eps * sign, 0, 1), the arithmetic
 /// adversary-gen uses.
@@ -221,6 +223,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
         predictions.push(Tensor::stack(&[class.to_kind(Kind::Float), prob], 1));
     }
     let predictions = Tensor::stack(&predictions, 0);
+    let figure8 = figure8::base_predictions(&adv.dir, n, &models[0], config.chunk, device)?;
     let threshold_seconds = t0.elapsed().as_secs_f64();
 
     let t0 = Instant::now();
@@ -313,6 +316,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
         &sweep.concat(),
     )?;
     npy::write(&out.join("threshold_predictions.npy"), &predictions)?;
+    npy::write(&out.join(figure8::FILE), &figure8)?;
 
     let wall_seconds = started.elapsed().as_secs_f64();
     let meta = Meta {

@@ -1,4 +1,5 @@
-//! `.npy` files that open with plain `numpy.load`: tensors in, tensors out.
+//! `.npy` files that open with plain `numpy.load`: tensors in, tensors or plain
+//! vectors out.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -62,8 +63,50 @@ fn write_vec<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], data: &[
     .with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Reads a C-order `.npy` of float32, float64, int64, int32 or uint8 into a CPU tensor.
-pub fn read(path: &Path) -> Result<Tensor> {
+/// The values of an `.npy` file in its own dtype.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Values {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+    I64(Vec<i64>),
+    I32(Vec<i32>),
+    U8(Vec<u8>),
+}
+
+/// A C-order `.npy` array as plain vectors: for readers that need no tensors (the
+/// report draws from artifacts without torch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Array {
+    pub shape: Vec<i64>,
+    pub values: Values,
+}
+
+impl Array {
+    /// numpy's name of the dtype.
+    pub fn dtype(&self) -> &'static str {
+        match self.values {
+            Values::F32(_) => "float32",
+            Values::F64(_) => "float64",
+            Values::I64(_) => "int64",
+            Values::I32(_) => "int32",
+            Values::U8(_) => "uint8",
+        }
+    }
+
+    /// The values as f64 (exact for every dtype but int64 beyond 2^53).
+    pub fn to_f64(&self) -> Vec<f64> {
+        match &self.values {
+            Values::F32(v) => v.iter().map(|&x| x as f64).collect(),
+            Values::F64(v) => v.clone(),
+            Values::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            Values::I32(v) => v.iter().map(|&x| x as f64).collect(),
+            Values::U8(v) => v.iter().map(|&x| x as f64).collect(),
+        }
+    }
+}
+
+/// Reads a C-order `.npy` of float32, float64, int64, int32 or uint8.
+pub fn read_array(path: &Path) -> Result<Array> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let npy = npyz::NpyFile::new(BufReader::new(file))
         .with_context(|| format!("{} is not a readable .npy file", path.display()))?;
@@ -77,15 +120,28 @@ pub fn read(path: &Path) -> Result<Tensor> {
         .trim_matches(|c| c == '\'' || c == '"')
         .to_string();
     let ctx = || format!("{}: data shorter than its header says", path.display());
-    let t = match descr.as_str() {
-        "<f4" => Tensor::from_slice(&npy.into_vec::<f32>().with_context(ctx)?),
-        "<f8" => Tensor::from_slice(&npy.into_vec::<f64>().with_context(ctx)?),
-        "<i8" => Tensor::from_slice(&npy.into_vec::<i64>().with_context(ctx)?),
-        "<i4" => Tensor::from_slice(&npy.into_vec::<i32>().with_context(ctx)?),
-        "|u1" => Tensor::from_slice(&npy.into_vec::<u8>().with_context(ctx)?),
+    let values = match descr.as_str() {
+        "<f4" => Values::F32(npy.into_vec::<f32>().with_context(ctx)?),
+        "<f8" => Values::F64(npy.into_vec::<f64>().with_context(ctx)?),
+        "<i8" => Values::I64(npy.into_vec::<i64>().with_context(ctx)?),
+        "<i4" => Values::I32(npy.into_vec::<i32>().with_context(ctx)?),
+        "|u1" => Values::U8(npy.into_vec::<u8>().with_context(ctx)?),
         other => bail!("{}: unsupported dtype {other}", path.display()),
     };
-    Ok(t.view(shape.as_slice()))
+    Ok(Array { shape, values })
+}
+
+/// Reads a C-order `.npy` of float32, float64, int64, int32 or uint8 into a CPU tensor.
+pub fn read(path: &Path) -> Result<Tensor> {
+    let a = read_array(path)?;
+    let t = match &a.values {
+        Values::F32(v) => Tensor::from_slice(v),
+        Values::F64(v) => Tensor::from_slice(v),
+        Values::I64(v) => Tensor::from_slice(v),
+        Values::I32(v) => Tensor::from_slice(v),
+        Values::U8(v) => Tensor::from_slice(v),
+    };
+    Ok(t.view(a.shape.as_slice()))
 }
 
 #[cfg(test)]

@@ -1,17 +1,15 @@
-//! Null samples and the batches that mix them with digits (method-notes.md,
-//! "Training regime" and "Null sample types").
+//! What a null-class model is trained with: the null types, the variants (the 8
+//! models of a set), how nulls enter batches (method-notes.md, "Training regime"
+//! and "Null sample types"), and the batch type.
 //!
-//! Everything here runs on the images' device with torch's global generator, so a
-//! seeded run is reproducible and no batch is built on the host.
+//! The one generator of those batches is [`crate::stacked::batches`]: training,
+//! `trainer nulls` and the report's Figure 5 all draw from it.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
-
-use crate::dataset::Split;
-use crate::model::NULL_CLASS;
+use tch::Tensor;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -136,148 +134,10 @@ impl Default for NullConfig {
     }
 }
 
-/// `n` images of i.i.d. U(0, 1) pixels, `[n,1,28,28]`.
-pub fn uniform(n: i64, device: Device) -> Tensor {
-    Tensor::rand([n, 1, 28, 28], (Kind::Float, device))
-}
-
-/// `n` means of two images with different labels; pairs are redrawn until they differ.
-pub fn mixed(pool: &Split, n: i64) -> Tensor {
-    let device = pool.images.device();
-    let size = pool.len();
-    let a = Tensor::randint(size, [n], (Kind::Int64, device));
-    let mut b = Tensor::randint(size, [n], (Kind::Int64, device));
-    loop {
-        let same = pool
-            .labels
-            .index_select(0, &a)
-            .eq_tensor(&pool.labels.index_select(0, &b));
-        if same.any().int64_value(&[]) == 0 {
-            break;
-        }
-        let redraw = Tensor::randint(size, [n], (Kind::Int64, device));
-        b = redraw.where_self(&same, &b);
-    }
-    (pool.images.index_select(0, &a) + pool.images.index_select(0, &b)) * 0.5
-}
-
-/// `n` images cut into `tile`x`tile` squares, all permuted by the same permutation.
-pub fn shuffled(pool: &Split, n: i64, tile: i64) -> Tensor {
-    let device = pool.images.device();
-    let src = pool
-        .images
-        .index_select(0, &Tensor::randint(pool.len(), [n], (Kind::Int64, device)));
-    let per_side = 28 / tile;
-    let perm = Tensor::randperm(per_side * per_side, (Kind::Int64, device));
-    let tiles = src
-        .view([n, per_side, tile, per_side, tile])
-        .permute([0, 1, 3, 2, 4])
-        .reshape([n, per_side * per_side, tile, tile]);
-    tiles
-        .index_select(1, &perm)
-        .view([n, per_side, per_side, tile, tile])
-        .permute([0, 1, 3, 2, 4])
-        .reshape([n, 1, 28, 28])
-}
-
-/// A batch: images, labels (10 for nulls) and each slot's null type code (-1 = digit).
+/// Batches: images, labels (10 for nulls) and each slot's null type code (-1 = digit).
 #[derive(Debug)]
 pub struct Batch {
     pub images: Tensor,
     pub labels: Tensor,
     pub null_types: Tensor,
-}
-
-/// Builds batches for one variant from a pool of digit images.
-pub struct BatchMaker<'a> {
-    pool: &'a Split,
-    types: Vec<NullType>,
-    config: NullConfig,
-}
-
-impl<'a> BatchMaker<'a> {
-    pub fn new(pool: &'a Split, variant: &Variant, config: NullConfig) -> Self {
-        let config = if variant.is_baseline() {
-            NullConfig {
-                null_prob: 0.0,
-                ..config
-            }
-        } else {
-            config
-        };
-        Self {
-            pool,
-            types: variant.null_types().to_vec(),
-            config,
-        }
-    }
-
-    /// A training batch: `size` digits drawn without replacement within the batch.
-    pub fn random_batch(&self, size: i64) -> Batch {
-        let device = self.pool.images.device();
-        let idx = Tensor::randperm(self.pool.len(), (Kind::Int64, device)).narrow(0, 0, size);
-        self.batch_from(&idx)
-    }
-
-    /// A batch whose digit slots hold the pool's items `idx` (in order); each slot is
-    /// replaced by a null with probability `null_prob`, its type uniform among the
-    /// variant's types.
-    pub fn batch_from(&self, idx: &Tensor) -> Batch {
-        let device = self.pool.images.device();
-        let n = idx.size()[0];
-        let mut images = self.pool.images.index_select(0, idx);
-        let mut labels = self.pool.labels.index_select(0, idx);
-        let mut codes = Tensor::full([n], -1, (Kind::Int64, device));
-        if self.types.is_empty() || self.config.null_prob <= 0.0 {
-            return Batch {
-                images,
-                labels,
-                null_types: codes,
-            };
-        }
-        let is_null = Tensor::rand([n], (Kind::Float, device)).lt(self.config.null_prob);
-        let which = Tensor::randint(self.types.len() as i64, [n], (Kind::Int64, device));
-        for (k, t) in self.types.iter().enumerate() {
-            let candidates = match t {
-                NullType::Uniform => uniform(n, device),
-                NullType::Mixed => mixed(self.pool, n),
-                NullType::Shuffled => {
-                    let sizes = &self.config.tile_sizes;
-                    let pick = Tensor::randint(sizes.len() as i64, [1], (Kind::Int64, Device::Cpu));
-                    shuffled(self.pool, n, sizes[pick.int64_value(&[0]) as usize])
-                }
-            };
-            let mask = is_null.logical_and(&which.eq(k as i64));
-            images = candidates.where_self(&mask.view([n, 1, 1, 1]), &images);
-            codes = codes.masked_fill(&mask, t.code());
-        }
-        labels = labels.masked_fill(&is_null, NULL_CLASS);
-        Batch {
-            images,
-            labels,
-            null_types: codes,
-        }
-    }
-
-    /// The whole pool in order, in batches of `batch`, through the same generator:
-    /// the fixed validation set of method-notes.md.
-    pub fn sequential_set(&self, batch: i64) -> Batch {
-        let device = self.pool.images.device();
-        let n = self.pool.len();
-        let parts: Vec<Batch> = (0..n)
-            .step_by(batch as usize)
-            .map(|s| {
-                self.batch_from(&Tensor::arange_start(
-                    s,
-                    (s + batch).min(n),
-                    (Kind::Int64, device),
-                ))
-            })
-            .collect();
-        Batch {
-            images: Tensor::cat(&parts.iter().map(|b| &b.images).collect::<Vec<_>>(), 0),
-            labels: Tensor::cat(&parts.iter().map(|b| &b.labels).collect::<Vec<_>>(), 0),
-            null_types: Tensor::cat(&parts.iter().map(|b| &b.null_types).collect::<Vec<_>>(), 0),
-        }
-    }
 }

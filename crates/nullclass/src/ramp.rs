@@ -2,14 +2,17 @@
 //! or an up ramp at one of two positions, uniform-noise nulls, the small 1-D CNN
 //! that classifies them, and the probe that labels a grid over the input cube.
 //!
-//! Labels: 0 down, 1 up, 2 null. Like [`crate::nulls`], every generator runs on
-//! the requested device with torch's global generator, so a seeded run repeats.
+//! Labels: 0 down, 1 up, 2 null. Every generator runs on the requested device with
+//! torch's global generator, so a seeded run repeats.
+//!
+//! The optimiser is Adam as Keras runs it ([`Adam`]), with its state kept, so that
+//! the null model can continue the baseline's training as the published code does.
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
-use tch::nn::{self, ModuleT, OptimizerConfig};
+use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
 use crate::model::glorot_uniform;
@@ -26,8 +29,9 @@ pub const DOWN_RAMP: [f64; 2] = [0.666, 0.333];
 pub const UP_RAMP: [f64; 2] = [0.333, 0.666];
 /// Half-width of the uniform noise added to every pixel of a ramp sample.
 pub const NOISE: f64 = 0.05;
-/// Grid points per axis of the decision-space probe.
-pub const GRID: i64 = 49;
+/// Grid points per axis of the decision-space probe: the published code probes
+/// `np.arange(0, 1, 1/48)`, 48 points a side at spacing 1/48.
+pub const GRID: i64 = 48;
 
 /// The prototype of `label` (DOWN or UP) at pixel `offset` (0 or 1); the pixel
 /// the ramp leaves free is background, 0.
@@ -287,17 +291,135 @@ impl RampModel {
     }
 }
 
-/// Adam with the Keras defaults of method-notes.md.
-pub fn adam(model: &RampModel, lr: f64) -> Result<nn::Optimizer> {
-    nn::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        wd: 0.0,
-        eps: 1e-8,
-        amsgrad: false,
+/// Adam as Keras (the published code) computes it: `lr_t = lr * sqrt(1 - b2^t) /
+/// (1 - b1^t)` and `w -= lr_t * m / (sqrt(v) + eps)`, so eps is added to the
+/// uncorrected `sqrt(v)` ("epsilon hat"). PyTorch (and tch's Adam) adds eps to the
+/// bias-corrected `sqrt(v / (1 - b2^t))` instead: the same update with an eps
+/// larger by `1 / sqrt(1 - b2^t)` (31.6 x at step 1, 1.3 x at step 1000).
+///
+/// Its state (step count and both moments) can be saved and loaded with the
+/// weights, which tch's optimisers cannot: the published null ramp model is the
+/// trained baseline trained on, optimiser state and all.
+pub struct Adam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Steps taken so far (t of the last update).
+    pub step: i64,
+    /// Parameters by name, with their first and second moments.
+    params: Vec<(String, Tensor, Tensor, Tensor)>,
+}
+
+/// Names of the optimiser's tensors in a state file, beside the weights' own names.
+const STEP_KEY: &str = "adam.step";
+const M_PREFIX: &str = "adam.m.";
+const V_PREFIX: &str = "adam.v.";
+
+impl Adam {
+    /// Keras' defaults of method-notes.md (betas 0.9 / 0.999, eps 1e-8), fresh state.
+    pub fn new(model: &RampModel, lr: f64) -> Self {
+        let mut vars: Vec<(String, Tensor)> = model.vs.variables().into_iter().collect();
+        vars.sort_by(|a, b| a.0.cmp(&b.0));
+        let params = vars
+            .into_iter()
+            .map(|(name, w)| {
+                let (m, v) = (w.zeros_like(), w.zeros_like());
+                (name, w, m, v)
+            })
+            .collect();
+        Self {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            step: 0,
+            params,
+        }
     }
-    .build(&model.vs, lr)
-    .context("cannot build the Adam optimiser")
+
+    /// One update from the gradients `backward` left; clears them.
+    pub fn step(&mut self) {
+        self.step += 1;
+        let t = self.step as i32;
+        let lr_t = self.lr * (1.0 - self.beta2.powi(t)).sqrt() / (1.0 - self.beta1.powi(t));
+        let (b1, b2, eps) = (self.beta1, self.beta2, self.eps);
+        tch::no_grad(|| {
+            for (_, w, m, v) in &mut self.params {
+                let mut g = w.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let _ = m.g_mul_scalar_(b1).g_add_(&(&g * (1.0 - b1)));
+                let _ = v.g_mul_scalar_(b2).g_add_(&(g.square() * (1.0 - b2)));
+                let update = &*m * lr_t / (v.sqrt() + eps);
+                let _ = w.g_sub_(&update);
+                let _ = g.zero_();
+            }
+        });
+    }
+
+    /// Backward pass of `loss`, then [`Self::step`].
+    pub fn backward_step(&mut self, loss: &Tensor) {
+        loss.backward();
+        self.step();
+    }
+
+    /// The model's weights and this optimiser's state, one safetensors file.
+    pub fn save_with_weights(&self, path: &Path) -> Result<()> {
+        let step = Tensor::from_slice(&[self.step]);
+        let mut named: Vec<(String, &Tensor)> = vec![(STEP_KEY.to_string(), &step)];
+        for (name, w, m, v) in &self.params {
+            named.push((name.clone(), w));
+            named.push((format!("{M_PREFIX}{name}"), m));
+            named.push((format!("{V_PREFIX}{name}"), v));
+        }
+        crate::artifacts::write_atomic(path, |tmp| {
+            Tensor::write_safetensors(&named, tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))
+        })
+    }
+
+    /// A model and its optimiser as [`Self::save_with_weights`] left them, with
+    /// learning rate `lr`.
+    pub fn load_with_weights(path: &Path, lr: f64, device: Device) -> Result<(RampModel, Self)> {
+        let mut expected: Vec<(String, Vec<i64>)> = vec![(STEP_KEY.to_string(), vec![1])];
+        for (name, shape) in RampCnn::parameter_shapes() {
+            expected.push((name.to_string(), shape.clone()));
+            expected.push((format!("{M_PREFIX}{name}"), shape.clone()));
+            expected.push((format!("{V_PREFIX}{name}"), shape));
+        }
+        let expected: Vec<(&str, Vec<i64>)> = expected
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.clone()))
+            .collect();
+        let found = crate::model::read_checkpoint(path, &expected, "ramp optimiser state")?;
+        let model = RampModel::fresh(device);
+        let weights: HashMap<String, Tensor> = RampCnn::parameter_shapes()
+            .iter()
+            .map(|(n, _)| (n.to_string(), found[*n].shallow_clone()))
+            .collect();
+        model
+            .set_parameters(&weights)
+            .with_context(|| format!("cannot load {}", path.display()))?;
+        let mut adam = Self::new(&model, lr);
+        let step = found[STEP_KEY]
+            .f_int64_value(&[0])
+            .with_context(|| format!("{}: {STEP_KEY} is not an integer", path.display()))?;
+        if step < 0 {
+            bail!("{}: {STEP_KEY} is {step}", path.display());
+        }
+        adam.step = step;
+        for (name, _, m, v) in &mut adam.params {
+            let load = |dst: &mut Tensor, key: String| -> Result<()> {
+                tch::no_grad(|| dst.f_copy_(&found[&key]))
+                    .with_context(|| format!("{}: cannot load {key}", path.display()))
+            };
+            load(m, format!("{M_PREFIX}{name}"))?;
+            load(v, format!("{V_PREFIX}{name}"))?;
+        }
+        Ok((model, adam))
+    }
 }
 
 /// Mean training loss and accuracy over a run of steps.
@@ -310,7 +432,7 @@ pub struct StepStats {
 /// Trains `steps` batches of `batch` samples with the given null probability.
 pub fn train_steps(
     model: &RampModel,
-    opt: &mut nn::Optimizer,
+    opt: &mut Adam,
     steps: usize,
     batch_size: i64,
     null_prob: f64,

@@ -1,10 +1,20 @@
 //! The toy ramp task: generator properties, the grid probe on a model whose
-//! decision regions are known by construction, and a short null training run.
+//! decision regions are known by construction, a short null training run, and
+//! the Keras-style Adam with its saved state.
 
 use std::collections::HashMap;
 
-use nullclass::ramp::{self, RampModel, DOWN, GRID, NOISE, NULL, UP};
+use nullclass::ramp::{self, Adam, RampModel, DOWN, GRID, NOISE, NULL, UP};
+use tch::nn::{ModuleT, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
+
+/// Torch's global generator is shared by the tests of this binary, which run in
+/// parallel: each test holds this lock so that its seeded draws are its own.
+static GLOBAL_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    GLOBAL_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 fn rows(t: &Tensor) -> Vec<[f64; 3]> {
     let v = Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap();
@@ -22,6 +32,7 @@ fn distance(x: &[f64; 3], proto: &[f64; 3]) -> f64 {
 
 #[test]
 fn ramp_samples_lie_near_their_own_prototype() {
+    let _rng = rng_lock();
     tch::manual_seed(1);
     let n = 20_000;
     let b = ramp::ramps(n, Device::Cpu);
@@ -80,6 +91,7 @@ fn ramp_samples_lie_near_their_own_prototype() {
 
 #[test]
 fn prototypes_match_the_report() {
+    let _rng = rng_lock();
     assert_eq!(ramp::prototype(DOWN, 0), [0.666, 0.333, 0.0]);
     assert_eq!(ramp::prototype(DOWN, 1), [0.0, 0.666, 0.333]);
     assert_eq!(ramp::prototype(UP, 0), [0.333, 0.666, 0.0]);
@@ -88,6 +100,7 @@ fn prototypes_match_the_report() {
 
 #[test]
 fn null_batches_mix_uniform_noise_at_the_asked_rate() {
+    let _rng = rng_lock();
     tch::manual_seed(2);
     let n = 20_000;
     let b = ramp::batch(n, 0.5, Device::Cpu);
@@ -127,6 +140,7 @@ fn null_batches_mix_uniform_noise_at_the_asked_rate() {
 
 #[test]
 fn grid_points_are_in_c_order() {
+    let _rng = rng_lock();
     let g = rows(&ramp::grid_points(GRID, Device::Cpu));
     assert_eq!(g.len(), (GRID * GRID * GRID) as usize);
     let n = GRID as usize;
@@ -176,6 +190,7 @@ fn hand_built_model() -> RampModel {
 
 #[test]
 fn grid_probe_labels_known_regions() {
+    let _rng = rng_lock();
     let m = hand_built_model();
     let labels = m.probe_grid(GRID);
     assert_eq!(labels.size(), [GRID, GRID, GRID]);
@@ -225,11 +240,12 @@ fn grid_probe_labels_known_regions() {
 
 #[test]
 fn a_few_hundred_null_training_steps_run_and_learn() {
+    let _rng = rng_lock();
     // One thread, as `trainer ramp` runs it: more only slow a model this small.
     tch::set_num_threads(1);
     tch::manual_seed(3);
     let m = RampModel::fresh(Device::Cpu);
-    let mut opt = ramp::adam(&m, 1e-3).unwrap();
+    let mut opt = Adam::new(&m, 1e-3);
     let first = ramp::train_steps(&m, &mut opt, 50, 32, 0.5).unwrap();
     let later = ramp::train_steps(&m, &mut opt, 250, 32, 0.5).unwrap();
     assert!(first.loss.is_finite() && later.loss.is_finite());
@@ -254,4 +270,166 @@ fn a_few_hundred_null_training_steps_run_and_learn() {
     m.vs.save(&path).unwrap();
     let back = RampModel::load(&path, Device::Cpu).unwrap();
     assert!(back.probe_grid(GRID).equal(&labels));
+}
+
+/// The model's parameters by name, as f64 values.
+fn params(m: &RampModel) -> Vec<(String, Vec<f64>)> {
+    let mut v: Vec<(String, Vec<f64>)> =
+        m.vs.variables()
+            .into_iter()
+            .map(|(n, t)| {
+                let vals = Vec::<f64>::try_from(t.to_kind(Kind::Double).flatten(0, -1)).unwrap();
+                (n, vals)
+            })
+            .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+fn max_param_diff(a: &RampModel, b: &RampModel) -> f64 {
+    params(a)
+        .iter()
+        .zip(params(b))
+        .flat_map(|((_, x), (_, y))| {
+            x.iter()
+                .zip(y)
+                .map(|(p, q)| (p - q).abs())
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// A fixed loss without dropout, so two optimisers see the same gradients.
+fn fixed_loss(m: &RampModel, x: &Tensor, y: &Tensor) -> Tensor {
+    m.net.forward_t(x, false).cross_entropy_for_logits(y)
+}
+
+#[test]
+fn adam_without_eps_is_torchs_adam() {
+    let _rng = rng_lock();
+    // With eps = 0 the Keras and PyTorch placements of eps coincide, so the update
+    // rule itself is checked against libtorch's.
+    tch::manual_seed(11);
+    let x = Tensor::rand([64, 3], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(3, [64], (Kind::Int64, Device::Cpu));
+    tch::manual_seed(12);
+    let ours = RampModel::fresh(Device::Cpu);
+    tch::manual_seed(12);
+    let theirs = RampModel::fresh(Device::Cpu);
+    assert_eq!(max_param_diff(&ours, &theirs), 0.0);
+    let mut adam = Adam::new(&ours, 1e-2);
+    adam.eps = 0.0;
+    let mut torch = tch::nn::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        wd: 0.0,
+        eps: 0.0,
+        amsgrad: false,
+    }
+    .build(&theirs.vs, 1e-2)
+    .unwrap();
+    for _ in 0..20 {
+        adam.backward_step(&fixed_loss(&ours, &x, &y));
+        torch.backward_step(&fixed_loss(&theirs, &x, &y));
+    }
+    assert_eq!(adam.step, 20);
+    let d = max_param_diff(&ours, &theirs);
+    assert!(d < 1e-5, "parameters differ by {d} after 20 steps");
+    assert!(
+        params(&ours)[0].1 != params(&RampModel::fresh(Device::Cpu))[0].1,
+        "nothing moved"
+    );
+}
+
+#[test]
+fn adam_adds_eps_to_the_uncorrected_root_of_v() {
+    let _rng = rng_lock();
+    // One step: m = (1 - b1) g, v = (1 - b2) g^2, so Keras moves each weight by
+    // lr sqrt(1 - b2) g / (sqrt(1 - b2) |g| + eps); PyTorch's placement would give
+    // lr g / (|g| + eps). A large eps tells them apart.
+    tch::manual_seed(13);
+    let x = Tensor::rand([16, 3], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(3, [16], (Kind::Int64, Device::Cpu));
+    let m = RampModel::fresh(Device::Cpu);
+    let before = params(&m);
+    let (lr, eps) = (0.01, 0.05);
+    let mut adam = Adam::new(&m, lr);
+    adam.eps = eps;
+    let loss = fixed_loss(&m, &x, &y);
+    loss.backward();
+    let grads: Vec<(String, Vec<f64>)> = {
+        let mut g: Vec<(String, Vec<f64>)> = m
+            .vs
+            .variables()
+            .into_iter()
+            .map(|(n, t)| {
+                (
+                    n,
+                    Vec::<f64>::try_from(t.grad().to_kind(Kind::Double).flatten(0, -1)).unwrap(),
+                )
+            })
+            .collect();
+        g.sort_by(|a, b| a.0.cmp(&b.0));
+        g
+    };
+    adam.step();
+    let after = params(&m);
+    let root = (1.0f64 - 0.999).sqrt();
+    let mut checked = 0;
+    for ((b, a), g) in before.iter().zip(&after).zip(&grads) {
+        for ((w0, w1), g) in b.1.iter().zip(&a.1).zip(&g.1) {
+            let keras = lr * root * g / (root * g.abs() + eps);
+            assert!(
+                (w0 - w1 - keras).abs() < 1e-6,
+                "{}: moved {} for gradient {g}, Keras' rule gives {keras}",
+                b.0,
+                w0 - w1
+            );
+            if g.abs() > 1e-3 {
+                let torch = lr * g / (g.abs() + eps);
+                assert!((keras - torch).abs() > 1e-5);
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 10, "too few weights with a gradient: {checked}");
+}
+
+#[test]
+fn a_saved_state_continues_exactly_as_the_live_one() {
+    let _rng = rng_lock();
+    tch::set_num_threads(1);
+    tch::manual_seed(21);
+    let live = RampModel::fresh(Device::Cpu);
+    let mut opt = Adam::new(&live, 1e-3);
+    ramp::train_steps(&live, &mut opt, 30, 32, 0.0).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.safetensors");
+    opt.save_with_weights(&path).unwrap();
+    let (loaded, mut loaded_opt) = Adam::load_with_weights(&path, 1e-3, Device::Cpu).unwrap();
+    assert_eq!(loaded_opt.step, 30);
+    assert_eq!(max_param_diff(&live, &loaded), 0.0);
+    tch::manual_seed(22);
+    ramp::train_steps(&live, &mut opt, 40, 32, 0.5).unwrap();
+    tch::manual_seed(22);
+    ramp::train_steps(&loaded, &mut loaded_opt, 40, 32, 0.5).unwrap();
+    assert_eq!(
+        max_param_diff(&live, &loaded),
+        0.0,
+        "the loaded state continued differently"
+    );
+    // A fresh optimiser on the same weights does not: the moments matter.
+    let (fresh_start, _) = Adam::load_with_weights(&path, 1e-3, Device::Cpu).unwrap();
+    let mut fresh = Adam::new(&fresh_start, 1e-3);
+    tch::manual_seed(22);
+    ramp::train_steps(&fresh_start, &mut fresh, 40, 32, 0.5).unwrap();
+    assert!(max_param_diff(&live, &fresh_start) > 1e-6);
+
+    // A state file missing a moment is refused, naming the file.
+    let bad = dir.path().join("bad.safetensors");
+    live.vs.save(&bad).unwrap();
+    let err = Adam::load_with_weights(&bad, 1e-3, Device::Cpu)
+        .err()
+        .unwrap();
+    assert!(format!("{err:#}").contains("bad.safetensors"), "{err:#}");
 }

@@ -15,6 +15,7 @@ use crate::canvas::{
 use crate::published;
 use crate::sets::OUTCOMES;
 use crate::stats::{band, MeanStd};
+use crate::tables::published_clean_statistic;
 use nullclass::nulls::Variant;
 
 pub const FIG6_SIZE: (u32, u32) = (1300, 560);
@@ -220,7 +221,7 @@ pub(crate) fn bar(
 pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
     let root = root.titled(
         &format!(
-            "Clean MNIST test set, mean ± std over {} set(s)",
+            "Clean MNIST test set over {} set(s): bars as published (baseline mean, null models median), whiskers population std",
             agg.set_names.len()
         ),
         (FAMILY, TITLE),
@@ -230,7 +231,7 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
     let lowest = agg
         .clean
         .iter()
-        .map(|c| c[0].mean - c[0].std.unwrap_or(0.0))
+        .map(|c| c[0].mean.min(c[0].median) - c[0].std.unwrap_or(0.0))
         .fold(f64::INFINITY, f64::min);
     let floor = ((lowest.min(published::BASE_CLEAN_ACCURACY) - 0.5).floor()).clamp(0.0, 99.0);
     let base = published::BASE_CLEAN_ACCURACY;
@@ -242,14 +243,20 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
             Swatch::Line(BLACK),
         )]);
     let mut chart = new_chart(&left, axes)?;
-    for (i, c) in agg.clean.iter().enumerate() {
-        bar(&mut chart, i as f64, 0.6, floor, &c[0], GREEN)?;
+    for (i, (name, c)) in Variant::ALL.iter().zip(&agg.clean).enumerate() {
+        // The published figure's statistic: the mean for the baseline, the median
+        // for the null models.
+        let shown = MeanStd {
+            mean: published_clean_statistic(name, &c[0]).1,
+            ..c[0]
+        };
+        bar(&mut chart, i as f64, 0.6, floor, &shown, GREEN)?;
         // Above the whisker, so the error bar never crosses the number.
-        let top = (c[0].mean + c[0].std.unwrap_or(0.0)).max(floor);
+        let top = (shown.mean + shown.std.unwrap_or(0.0)).max(floor);
         chart.draw_series(std::iter::once(
             EmptyElement::at((i as f64, top))
                 + Text::new(
-                    format!("{:.2}", c[0].mean),
+                    format!("{:.2}", shown.mean),
                     (0, -6),
                     TextStyle::from((FAMILY, SMALL)).pos(Pos::new(HPos::Center, VPos::Bottom)),
                 ),
@@ -275,7 +282,7 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
     )
     .decimals(1)
     .legend(vec![(
-        "mean ± std over sets".to_string(),
+        "mean ± population std over sets".to_string(),
         Swatch::Box(BLUE),
     )]);
     let mut chart = new_chart(&right, axes)?;

@@ -2,8 +2,10 @@
 //! the report's section 2; `study` aggregates the MNIST sets (issue 4).
 
 mod aggregate;
+mod arrays;
 mod canvas;
 mod charts;
+mod csv_rows;
 mod fonts;
 mod mosaics;
 mod page;
@@ -16,6 +18,7 @@ mod robust_tables;
 mod robustness;
 mod sets;
 mod stats;
+mod strength;
 mod study;
 mod tables;
 mod toy;

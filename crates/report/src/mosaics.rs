@@ -1,14 +1,14 @@
 //! Figures made of images: the null samples (Figure 5) and the adversarial examples
 //! with each model's prediction (Figures 7, 8 and 11-17).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
-use nullclass::dataset::Mnist;
+use anyhow::{ensure, Result};
 use nullclass::model::NULL_CLASS;
-use nullclass::nulls::{self, TILES_TEXT};
+use nullclass::nulls::NullType;
 use plotters::prelude::*;
-use tch::{Device, Kind, Tensor};
+
+use crate::arrays::{self, ANY};
 
 use crate::canvas::{
     centred, image, legend_row, Area, Swatch, FAMILY, GREY, LABEL, OUTCOME_COLOURS, SMALL, TITLE,
@@ -18,42 +18,88 @@ use crate::sets::Prediction;
 pub const FIG5_SIZE: (u32, u32) = (1180, 450);
 pub const GRID_SIZE: (u32, u32) = (1000, 1000);
 
-/// Seed of the null samples shown in Figure 5, so reruns draw the same figure.
-const FIG5_SEED: i64 = 5;
 const PER_ROW: usize = 10;
+/// Written last by `trainer nulls`: without it the arrays may be unfinished.
+const NULLS_META: &str = "nulls_meta.json";
 
-/// The null samples of Figure 5: uniform, mixed, and shuffled at each text tile size
-/// (two per size), each 28 x 28 row-major.
+/// Where Figure 5's samples come from: `trainer nulls --out <artifacts>/nulls`.
+pub fn nulls_dir(root: &Path) -> PathBuf {
+    root.join("nulls")
+}
+
+/// The null samples of Figure 5, as `trainer nulls` drew them from the training
+/// generator: uniform, mixed, and shuffled (taken in turn from each tile size
+/// drawn), each 28 x 28 row-major.
 pub struct NullSamples {
     pub rows: [Vec<Vec<f32>>; 3],
+    /// The tile size of each shuffled sample.
     pub tiles: Vec<i64>,
 }
 
-pub fn null_samples(mnist_file: &Path) -> Result<NullSamples> {
-    let mnist = Mnist::load(mnist_file)?;
-    let train = mnist.train(Device::Cpu);
-    tch::manual_seed(FIG5_SEED);
-    let per_tile = (PER_ROW / TILES_TEXT.len()) as i64;
-    let shuffled: Vec<Tensor> = TILES_TEXT
-        .iter()
-        .map(|&t| nulls::shuffled(&train, per_tile, t))
-        .collect();
-    let to_images = |t: &Tensor| -> Result<Vec<Vec<f32>>> {
-        let v = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))
-            .context("cannot read null samples")?;
-        Ok(v.chunks(784).map(<[f32]>::to_vec).collect())
+pub fn null_samples(dir: &Path) -> Result<NullSamples> {
+    let meta = dir.join(NULLS_META);
+    ensure!(
+        meta.is_file(),
+        "{} is missing: run `trainer nulls --out {}` (written last, so the folder may be unfinished)",
+        meta.display(),
+        dir.display()
+    );
+    let (shape, pixels) = arrays::f32s(&dir.join("nulls_images.npy"), &[ANY, 28, 28])?;
+    let n = shape[0];
+    let (_, types) = arrays::i64s(&dir.join("nulls_types.npy"), &[n])?;
+    let (_, tiles) = arrays::i64s(&dir.join("nulls_tiles.npy"), &[n])?;
+    let images = arrays::images(&pixels);
+    let of =
+        |t: NullType| -> Vec<usize> { (0..n as usize).filter(|&i| types[i] == t.code()).collect() };
+    let need = |t: NullType, found: &[usize]| {
+        ensure!(
+            !found.is_empty(),
+            "{}: no {t:?} null among the {n} samples (run `trainer nulls --types usm`)",
+            dir.join("nulls_types.npy").display()
+        );
+        Ok(())
+    };
+    let (uniform, mixed, shuffled) = (
+        of(NullType::Uniform),
+        of(NullType::Mixed),
+        of(NullType::Shuffled),
+    );
+    need(NullType::Uniform, &uniform)?;
+    need(NullType::Mixed, &mixed)?;
+    need(NullType::Shuffled, &shuffled)?;
+    let shuffled = round_robin(&shuffled, &tiles);
+    let pick = |idx: &[usize]| {
+        idx.iter()
+            .take(PER_ROW)
+            .map(|&i| images[i].clone())
+            .collect()
     };
     Ok(NullSamples {
-        rows: [
-            to_images(&nulls::uniform(PER_ROW as i64, Device::Cpu))?,
-            to_images(&nulls::mixed(&train, PER_ROW as i64))?,
-            to_images(&Tensor::cat(&shuffled, 0))?,
-        ],
-        tiles: TILES_TEXT
-            .iter()
-            .flat_map(|&t| std::iter::repeat_n(t, per_tile as usize))
-            .collect(),
+        rows: [pick(&uniform), pick(&mixed), pick(&shuffled)],
+        tiles: shuffled.iter().map(|&i| tiles[i]).collect(),
     })
+}
+
+/// Up to [`PER_ROW`] of the shuffled samples `idx`, taken in turn from each tile
+/// size so that the row shows every size drawn, then ordered by tile size.
+fn round_robin(idx: &[usize], tiles: &[i64]) -> Vec<usize> {
+    let mut sizes: Vec<i64> = idx.iter().map(|&i| tiles[i]).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    let groups: Vec<Vec<usize>> = sizes
+        .iter()
+        .map(|&t| idx.iter().copied().filter(|&i| tiles[i] == t).collect())
+        .collect();
+    let mut picked = Vec::new();
+    for rank in 0..idx.len() {
+        for g in &groups {
+            if picked.len() < PER_ROW {
+                picked.extend(g.get(rank));
+            }
+        }
+    }
+    picked.sort_by_key(|&i| (tiles[i], i));
+    picked
 }
 
 /// Figure 5: one row per null type.

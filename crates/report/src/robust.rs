@@ -13,12 +13,12 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use nullclass::nulls::Variant;
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::sets::Counts;
+use crate::csv_rows;
+use crate::sets::OutcomeCounts;
 
 pub const ROBUST_FILE: &str = "eval/robust.csv";
 pub const REJECTION_FILE: &str = "eval/rejection.csv";
@@ -26,6 +26,8 @@ pub const MARGIN_FILE: &str = "eval/fgsm_margin.csv";
 /// Optional: the gradient-masking check (images with an all-zero input gradient).
 pub const GRADIENT_FILE: &str = "eval/gradients.csv";
 const GRADIENT_HEADER: [&str; 5] = ["attack", "model", "eps", "n", "zero_gradient"];
+/// adversary-gen robust's record of the attacks' settings (steps, restarts, images).
+pub const ATTACK_META_FILE: &str = "adversarial/robust/meta.json";
 /// Written last by `evaluator robust`, after it removed the old one: CSVs without it
 /// may be half-written or left from an older run.
 pub const META_FILE: &str = "eval/robust_meta.json";
@@ -109,7 +111,7 @@ pub struct Score {
     pub attack: String,
     pub model: String,
     pub eps: f64,
-    pub counts: Counts,
+    pub counts: OutcomeCounts,
 }
 
 /// One row of rejection.csv; rates are fractions.
@@ -155,7 +157,7 @@ pub struct Attacks {
 }
 
 impl Attacks {
-    fn score(&self, attack: &str, model: &str, eps: f64) -> Option<&Counts> {
+    fn score(&self, attack: &str, model: &str, eps: f64) -> Option<&OutcomeCounts> {
         self.scores
             .iter()
             .find(|s| s.attack == attack && s.model == model && same_eps(s.eps, eps))
@@ -185,6 +187,8 @@ pub struct Robust {
     /// Per model that has a row, in `Variant::ALL` order.
     pub margin: Option<Vec<Margin>>,
     pub gradients: Option<Vec<ZeroGradient>>,
+    /// The `config` of adversary-gen robust's meta.json: the attacks' strength.
+    pub attack_config: Option<serde_json::Map<String, serde_json::Value>>,
     /// Files that are there but could not be used, each with why.
     pub problems: Vec<String>,
 }
@@ -234,6 +238,10 @@ pub fn read(dir: &Path) -> Robust {
             Err(e) => robust.problems.push(format!("{e:#}")),
         }
     }
+    robust.attack_config = std::fs::read_to_string(dir.join(ATTACK_META_FILE))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("config")?.as_object().cloned());
     if has(GRADIENT_FILE) {
         match read_gradients(&dir.join(GRADIENT_FILE)) {
             Ok(g) => robust.gradients = Some(g),
@@ -244,7 +252,7 @@ pub fn read(dir: &Path) -> Robust {
 }
 
 fn read_gradients(path: &Path) -> Result<Vec<ZeroGradient>> {
-    let rows = read_csv::<ZeroGradient>(path, &GRADIENT_HEADER)?;
+    let rows = csv_rows::read::<ZeroGradient>(path, &GRADIENT_HEADER)?;
     for (line, r) in &rows {
         ensure!(
             r.zero_gradient <= r.n,
@@ -255,40 +263,6 @@ fn read_gradients(path: &Path) -> Result<Vec<ZeroGradient>> {
         );
     }
     Ok(rows.into_iter().map(|(_, r)| r).collect())
-}
-
-/// The rows of a CSV whose header must be exactly `header`; each error names the file
-/// and the row (numbered as in a text editor, the header being row 1).
-fn read_csv<R: DeserializeOwned>(path: &Path, header: &[&str]) -> Result<Vec<(usize, R)>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let found: Vec<String> = reader
-        .headers()
-        .with_context(|| format!("cannot read the header of {}", path.display()))?
-        .iter()
-        .map(str::to_string)
-        .collect();
-    ensure!(
-        found == header,
-        "{}: header is {:?}, expected exactly {:?}",
-        path.display(),
-        found.join(","),
-        header.join(",")
-    );
-    reader
-        .deserialize::<R>()
-        .enumerate()
-        .map(|(i, row)| {
-            let row = row.with_context(|| {
-                format!(
-                    "{}: row {} does not fit the expected columns",
-                    path.display(),
-                    i + 2
-                )
-            })?;
-            Ok((i + 2, row))
-        })
-        .collect()
 }
 
 #[derive(Deserialize)]
@@ -306,7 +280,7 @@ fn read_attacks(dir: &Path) -> Result<Attacks> {
     let path = dir.join(ROBUST_FILE);
     let known = models();
     let mut scores: Vec<Score> = Vec::new();
-    for (line, r) in read_csv::<ScoreRow>(&path, &ROBUST_HEADER)? {
+    for (line, r) in csv_rows::read::<ScoreRow>(&path, &ROBUST_HEADER)? {
         let at = || format!("{}: row {line}", path.display());
         ensure!(!r.attack.trim().is_empty(), "{}: no attack name", at());
         ensure!(
@@ -344,14 +318,14 @@ fn read_attacks(dir: &Path) -> Result<Attacks> {
             attack: r.attack,
             model: r.model,
             eps: r.eps,
-            counts: Counts { n: r.n, outcomes },
+            counts: OutcomeCounts { n: r.n, outcomes },
         });
     }
     ensure!(!scores.is_empty(), "{}: no rows", path.display());
 
     let path = dir.join(REJECTION_FILE);
     let mut rejection: Vec<Rejection> = Vec::new();
-    for (line, r) in read_csv::<Rejection>(&path, &REJECTION_HEADER)? {
+    for (line, r) in csv_rows::read::<Rejection>(&path, &REJECTION_HEADER)? {
         let at = || format!("{}: row {line}", path.display());
         let Some(null) = matched_null(&r.model) else {
             bail!(
@@ -398,7 +372,7 @@ fn read_attacks(dir: &Path) -> Result<Attacks> {
 
 fn read_margin(path: &Path) -> Result<Vec<Margin>> {
     let mut rows: Vec<Margin> = Vec::new();
-    for (line, r) in read_csv::<Margin>(path, &MARGIN_HEADER)? {
+    for (line, r) in csv_rows::read::<Margin>(path, &MARGIN_HEADER)? {
         let at = || format!("{}: row {line}", path.display());
         ensure!(
             Variant::ALL.contains(&r.model.as_str()),

@@ -15,6 +15,7 @@ use crate::robust_charts::{self, FIG20_SIZE, FIG21_SIZE};
 use crate::robust_tables::{self, CURVES_FILE};
 use crate::robustness::{self, Robustness, VERDICT_ATTACK};
 use crate::sets::Set;
+use crate::strength;
 use crate::tables::{write_text, Table};
 
 pub const HEADING: &str =
@@ -37,15 +38,6 @@ pub struct Section {
     pub glance: Option<String>,
     /// For the log: each robustness file left out, with its set and why.
     pub problems: Vec<String>,
-}
-
-fn table_block(t: &Table, caption: &str) -> Block {
-    Block::Table {
-        title: t.title.clone(),
-        grid: t.display.clone(),
-        csv: format!("tables/{}.csv", t.stem),
-        caption: caption.to_string(),
-    }
 }
 
 pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
@@ -106,7 +98,20 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
             "No set has a usable {ROBUST_FILE} with its {REJECTION_FILE}: no robustness table, Figures 20 and 21 or white-box verdict."
         )));
     } else {
-        let (good, headline, lines) = robustness::verdict(&r);
+        let (good, headline, mut lines) = robustness::verdict(&r);
+        // Weakened attacks or short-trained models give no verdict (see `strength`).
+        let weak = [strength::training(sets), strength::robust(sets)].concat();
+        let headline = strength::headline(headline, &weak);
+        let good = good && weak.is_empty();
+        if !weak.is_empty() {
+            lines.insert(
+                0,
+                format!(
+                    "Weaker than the defaults: {}. Rerun with them (make robust) for a verdict.",
+                    weak.join("; ")
+                ),
+            );
+        }
         section.glance = Some(format!(
             "White-box check (section \"Beyond the report\"): {headline}"
         ));
@@ -117,8 +122,7 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
         });
         let table = robust_tables::robustness(&r);
         table.write(&tables_dir)?;
-        blocks.push(table_block(
-            &table,
+        blocks.push(table.block(
             "Misclassified = a digit other than the label; null and rejected images are not misclassified. The clean null rate is what the defense costs on clean digits; for reject-X it is the clean rejection rate, matched to X's clean null rate. Compare each null model with the baseline and with its reject-X under pgd-adaptive: only a gap that survives there is robustness. n/a: no set has that epsilon; \"(k sets)\": a mean over fewer sets than the row's.",
         ));
         section.tables.push(table);
@@ -171,8 +175,7 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
     } else {
         let table = robust_tables::fgsm_margin(&r);
         table.write(&tables_dir)?;
-        section.blocks.push(table_block(
-            &table,
+        section.blocks.push(table.block(
             "FGSM with a margin loss, searched for the smallest flipping epsilon on each model itself (the report's Figure 9 search, made white-box). A null model whose found and below-0.4 shares approach the baseline's is as easy to fool with one signed-gradient step once the attack knows it. The median is over the images found (\"(k sets)\": some sets found none).",
         ));
         section.tables.push(table);

@@ -8,12 +8,12 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
-use nullclass::model::{LoadedModel, NULL_CLASS};
-use nullclass::npy;
+use nullclass::model::NULL_CLASS;
 use nullclass::nulls::Variant;
 use serde::Deserialize;
-use tch::{Device, Kind, Tensor};
 
+use crate::arrays::{self, ANY};
+use crate::csv_rows;
 use crate::robust::{self, Robust};
 
 /// How many adversarial images Figures 7, 8 and 11-17 show.
@@ -21,6 +21,9 @@ pub const EXAMPLES: usize = 30;
 
 /// The three outcomes of scoring one image, in the order of every table and figure.
 pub const OUTCOMES: [&str; 3] = ["correct", "misclassified", "unclassified"];
+
+/// The baseline's predictions of the 1.5 x images (Figure 8), by `evaluator fgsm`.
+pub const BASE_1_5_FILE: &str = "eval/base_x1.5_predictions.npy";
 
 /// Files every set must have, relative to its folder.
 pub fn required_files() -> Vec<String> {
@@ -30,11 +33,11 @@ pub fn required_files() -> Vec<String> {
         .collect();
     files.extend(
         [
-            "models/base.safetensors",
             "eval/clean.csv",
             "eval/threshold.csv",
             "eval/sweep.csv",
             "eval/threshold_predictions.npy",
+            BASE_1_5_FILE,
             // Written last by the evaluator: without it the scores may be half-written.
             "eval/meta.json",
             "adversarial/fgsm/labels.npy",
@@ -48,14 +51,14 @@ pub fn required_files() -> Vec<String> {
     files
 }
 
-/// Scores of one model on `n` images.
+/// How many of `n` images one model scored correct, misclassified and unclassified.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Counts {
+pub struct OutcomeCounts {
     pub n: u64,
     pub outcomes: [u64; 3],
 }
 
-impl Counts {
+impl OutcomeCounts {
     /// Percent of `n` per outcome.
     pub fn percents(&self) -> [f64; 3] {
         self.outcomes.map(|c| 100.0 * c as f64 / self.n as f64)
@@ -93,6 +96,9 @@ impl ModelRecord {
 /// What the report shows of adversary-gen's and the evaluator's meta.json.
 #[derive(Debug, Default, Deserialize)]
 pub struct ToolMeta {
+    /// The tool's settings (`strength` reads how many images it attacked).
+    #[serde(default)]
+    pub config: serde_json::Map<String, serde_json::Value>,
     pub device: Option<String>,
     pub version: Option<String>,
     pub wall_seconds: Option<f64>,
@@ -110,7 +116,7 @@ pub struct Examples {
     pub at_1_5: Vec<Vec<f32>>,
     /// Per model (`Variant::ALL` order), its predictions of the threshold images.
     pub threshold_predictions: Vec<Vec<Prediction>>,
-    /// The baseline's predictions of the 1.5 x images, computed from its checkpoint.
+    /// The baseline's predictions of the 1.5 x images, as `evaluator fgsm` saved them.
     pub base_at_1_5: Vec<Prediction>,
 }
 
@@ -121,10 +127,10 @@ pub struct Set {
     pub models: Vec<ModelRecord>,
     /// Per model: clean test accuracy and null rate, percent.
     pub clean: Vec<[f64; 2]>,
-    pub threshold: Vec<Counts>,
+    pub threshold: Vec<OutcomeCounts>,
     pub sweep_eps: Vec<f64>,
     /// Per model, per epsilon of `sweep_eps`.
-    pub sweep: Vec<Vec<Counts>>,
+    pub sweep: Vec<Vec<OutcomeCounts>>,
     pub eps_threshold: Vec<f64>,
     pub attack: ToolMeta,
     pub eval: ToolMeta,
@@ -239,39 +245,27 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 fn read_f64(path: &Path) -> Result<Vec<f64>> {
-    let t = npy::read(path)?;
-    ensure!(
-        t.dim() == 1,
-        "{}: expected a 1-D array, found shape {:?}",
-        path.display(),
-        t.size()
-    );
-    Vec::<f64>::try_from(t.to_kind(Kind::Double))
-        .with_context(|| format!("cannot convert {}", path.display()))
+    Ok(arrays::f32s(path, &[ANY])?
+        .1
+        .into_iter()
+        .map(f64::from)
+        .collect())
 }
 
-/// Rows of a CSV, each checked to name a model and collected per model.
+/// Rows of a CSV with exactly `header`, each checked to name a model and collected
+/// per model.
 fn read_rows<R: serde::de::DeserializeOwned>(
     path: &Path,
+    header: &[&str],
     model: impl Fn(&R) -> &str,
 ) -> Result<Vec<Vec<R>>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut per_model: Vec<Vec<R>> = Variant::ALL.iter().map(|_| Vec::new()).collect();
-    for (i, row) in reader.deserialize::<R>().enumerate() {
-        let row = row.with_context(|| {
-            format!(
-                "{}: row {} does not fit the expected columns",
-                path.display(),
-                i + 2
-            )
-        })?;
+    for (line, row) in csv_rows::read::<R>(path, header)? {
         let name = model(&row);
         let Some(k) = Variant::ALL.iter().position(|v| *v == name) else {
             bail!(
-                "{}: row {} names an unknown model {name:?}",
-                path.display(),
-                i + 2
+                "{}: row {line} names an unknown model {name:?}",
+                path.display()
             );
         };
         per_model[k].push(row);
@@ -298,6 +292,18 @@ fn one_row<R>(path: &Path, rows: Vec<Vec<R>>) -> Result<Vec<R>> {
         .collect()
 }
 
+/// The evaluator's headers (evaluator/src/scores.rs).
+const CLEAN_HEADER: [&str; 4] = ["model", "n", "accuracy", "null_rate"];
+const THRESHOLD_HEADER: [&str; 5] = ["model", "n", "correct", "misclassified", "unclassified"];
+const SWEEP_HEADER: [&str; 6] = [
+    "model",
+    "eps",
+    "n",
+    "correct",
+    "misclassified",
+    "unclassified",
+];
+
 #[derive(Deserialize)]
 struct CleanRow {
     model: String,
@@ -307,7 +313,10 @@ struct CleanRow {
 }
 
 fn read_clean(path: &Path) -> Result<Vec<[f64; 2]>> {
-    let rows = one_row(path, read_rows(path, |r: &CleanRow| &r.model)?)?;
+    let rows = one_row(
+        path,
+        read_rows(path, &CLEAN_HEADER, |r: &CleanRow| &r.model)?,
+    )?;
     rows.iter()
         .map(|r| {
             let fractions = (0.0..=1.0).contains(&r.accuracy) && (0.0..=1.0).contains(&r.null_rate);
@@ -334,7 +343,7 @@ struct CountRow {
 }
 
 impl CountRow {
-    fn counts(&self, path: &Path, expected_n: u64) -> Result<Counts> {
+    fn counts(&self, path: &Path, expected_n: u64) -> Result<OutcomeCounts> {
         let outcomes = [self.correct, self.misclassified, self.unclassified];
         ensure!(
             self.n == expected_n && outcomes.iter().sum::<u64>() == self.n,
@@ -343,20 +352,23 @@ impl CountRow {
             self.model,
             self.n
         );
-        Ok(Counts {
+        Ok(OutcomeCounts {
             n: self.n,
             outcomes,
         })
     }
 }
 
-fn read_threshold(path: &Path, n: u64) -> Result<Vec<Counts>> {
-    let rows = one_row(path, read_rows(path, |r: &CountRow| &r.model)?)?;
+fn read_threshold(path: &Path, n: u64) -> Result<Vec<OutcomeCounts>> {
+    let rows = one_row(
+        path,
+        read_rows(path, &THRESHOLD_HEADER, |r: &CountRow| &r.model)?,
+    )?;
     rows.iter().map(|r| r.counts(path, n)).collect()
 }
 
-fn read_sweep(path: &Path, n: u64) -> Result<(Vec<f64>, Vec<Vec<Counts>>)> {
-    let mut per_model = read_rows(path, |r: &CountRow| &r.model)?;
+fn read_sweep(path: &Path, n: u64) -> Result<(Vec<f64>, Vec<Vec<OutcomeCounts>>)> {
+    let mut per_model = read_rows(path, &SWEEP_HEADER, |r: &CountRow| &r.model)?;
     for rows in &mut per_model {
         rows.sort_by(|a, b| a.eps.total_cmp(&b.eps));
     }
@@ -382,91 +394,47 @@ fn read_sweep(path: &Path, n: u64) -> Result<(Vec<f64>, Vec<Vec<Counts>>)> {
     Ok((eps, counts))
 }
 
-/// Checks a tensor's shape and returns it as f32 values.
-fn floats(path: &Path, t: &Tensor, shape: &[i64]) -> Result<Vec<f32>> {
-    ensure!(
-        t.size() == shape,
-        "{}: shape {:?}, expected {shape:?}",
-        path.display(),
-        t.size()
-    );
-    Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))
-        .with_context(|| format!("cannot convert {}", path.display()))
+/// Predictions saved as float32 pairs (class, probability), checked to be classes.
+fn predictions(path: &Path, pairs: &[f32]) -> Result<Vec<Prediction>> {
+    pairs
+        .chunks(2)
+        .map(|p| {
+            let class = p[0].round() as i64;
+            ensure!(
+                p[0] == class as f32
+                    && (0..=NULL_CLASS).contains(&class)
+                    && (0.0..=1.0).contains(&p[1]),
+                "{}: ({}, {}) is no (class, probability) pair",
+                path.display(),
+                p[0],
+                p[1]
+            );
+            Ok((class, p[1] as f64))
+        })
+        .collect()
 }
 
 fn read_examples(dir: &Path, n: i64) -> Result<Examples> {
-    let k = n.min(EXAMPLES as i64);
+    let k = n.min(EXAMPLES as i64) as usize;
     let fgsm = dir.join("adversarial/fgsm");
-    let labels_path = fgsm.join("labels.npy");
-    let labels_t = npy::read(&labels_path)?;
-    ensure!(
-        labels_t.size() == [n] && labels_t.kind() == Kind::Int64,
-        "{}: expected int64 [{n}], found {:?} {:?}",
-        labels_path.display(),
-        labels_t.kind(),
-        labels_t.size()
-    );
-    let labels = Vec::<i64>::try_from(labels_t.narrow(0, 0, k))?;
-
-    let images = |file: &str| -> Result<(Tensor, Vec<Vec<f32>>)> {
-        let path = fgsm.join(file);
-        let t = npy::read(&path)?;
-        ensure!(
-            t.size() == [n, 28, 28],
-            "{}: shape {:?}, expected [{n}, 28, 28]",
-            path.display(),
-            t.size()
-        );
-        let head = t.narrow(0, 0, k);
-        let pixels = floats(&path, &head, &[k, 28, 28])?;
-        Ok((head, pixels.chunks(784).map(<[f32]>::to_vec).collect()))
+    let (_, labels) = arrays::i64s(&fgsm.join("labels.npy"), &[n])?;
+    let images = |file: &str| -> Result<Vec<Vec<f32>>> {
+        let (_, pixels) = arrays::f32s(&fgsm.join(file), &[n, 28, 28])?;
+        Ok(arrays::images(&pixels[..k * 784]))
     };
-    let (_, at_threshold) = images("adv_images.npy")?;
-    let (head_1_5, at_1_5) = images("adv_images_x1.5.npy")?;
-
     let pred_path = dir.join("eval/threshold_predictions.npy");
-    let pred = npy::read(&pred_path)?;
-    ensure!(
-        pred.size() == [8, n, 2],
-        "{}: shape {:?}, expected [8, {n}, 2]",
-        pred_path.display(),
-        pred.size()
-    );
-    let values = floats(&pred_path, &pred.narrow(1, 0, k), &[8, k, 2])?;
-    let threshold_predictions = values
-        .chunks(2 * k as usize)
-        .map(|model| {
-            model
-                .chunks(2)
-                .map(|p| (p[0].round() as i64, p[1] as f64))
-                .collect()
-        })
-        .collect();
-
-    let checkpoint = dir.join("models/base.safetensors");
-    let base = LoadedModel::load(&checkpoint, Device::Cpu)?;
-    let probs = base
-        .logits(&head_1_5.to_kind(Kind::Float).view([k, 1, 28, 28]))
-        .softmax(1, Kind::Float);
-    let (p, class) = probs.max_dim(1, false);
-    let classes = Vec::<i64>::try_from(class)?;
-    let p = Vec::<f32>::try_from(p)?;
-    ensure!(
-        classes.iter().all(|c| (0..=NULL_CLASS).contains(c)),
-        "unexpected class from {}",
-        checkpoint.display()
-    );
-    let base_at_1_5 = classes
-        .into_iter()
-        .zip(p)
-        .map(|(c, p)| (c, p as f64))
-        .collect();
-
+    let (_, pred) = arrays::f32s(&pred_path, &[8, n, 2])?;
+    let threshold_predictions = pred
+        .chunks(2 * n as usize)
+        .map(|model| predictions(&pred_path, &model[..2 * k]))
+        .collect::<Result<Vec<_>>>()?;
+    let base_path = dir.join(BASE_1_5_FILE);
+    let (_, base) = arrays::f32s(&base_path, &[n, 2])?;
     Ok(Examples {
-        labels,
-        at_threshold,
-        at_1_5,
+        labels: labels[..k].to_vec(),
+        at_threshold: images("adv_images.npy")?,
+        at_1_5: images("adv_images_x1.5.npy")?,
         threshold_predictions,
-        base_at_1_5,
+        base_at_1_5: predictions(&base_path, &base[..2 * k])?,
     })
 }

@@ -1,11 +1,14 @@
-//! Summaries over sets: mean, sample standard deviation and quantiles.
+//! Summaries over sets: mean, standard deviation, median and quantiles.
 
-/// Mean and sample standard deviation (n - 1) of one quantity over sets; the std is
-/// `None` for a single set, where it is undefined rather than zero.
+/// Mean, standard deviation and median of one quantity over sets. The std is the
+/// population std (ddof 0, numpy's `np.std`), the statistic of the published error
+/// bars, so that ours and theirs compare like with like; it is `None` for a single
+/// set, where np.std's 0 would pass for a measured spread.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct MeanStd {
     pub mean: f64,
     pub std: Option<f64>,
+    pub median: f64,
     pub n: usize,
 }
 
@@ -19,9 +22,14 @@ impl MeanStd {
         };
         let std = (n >= 2).then(|| {
             let ss: f64 = values.iter().map(|v| (v - mean).powi(2)).sum();
-            (ss / (n - 1) as f64).sqrt()
+            (ss / n as f64).sqrt()
         });
-        Self { mean, std, n }
+        Self {
+            mean,
+            std,
+            median: median(values),
+            n,
+        }
     }
 
     /// `mean ± std` with `decimals` places, or `mean ± n/a` for one set.
@@ -79,12 +87,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sample_std_and_single_set() {
-        let m = MeanStd::of(&[1.0, 2.0, 3.0, 4.0]);
-        assert_eq!(m.mean, 2.5);
-        assert!((m.std.unwrap() - (5.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    fn population_std_median_and_single_set() {
+        // np.std([1, 2, 3, 10]) = sqrt((3^2 + 2^2 + 1^2 + 6^2) / 4) = sqrt(12.5).
+        let m = MeanStd::of(&[1.0, 2.0, 3.0, 10.0]);
+        assert_eq!(m.mean, 4.0);
+        assert!((m.std.unwrap() - 12.5f64.sqrt()).abs() < 1e-12);
+        assert_eq!(m.median, 2.5);
         let one = MeanStd::of(&[7.0]);
         assert_eq!(one.std, None);
+        assert_eq!(one.median, 7.0);
         assert_eq!(one.text(1), "7.0 ± n/a");
     }
 

@@ -8,25 +8,19 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context, Result};
 use clap::Args;
-use nullclass::artifacts::write_atomic;
-use nullclass::npy;
-use nullclass::ramp::{self, DOWN, GRID, NULL, UP};
-use plotters::coord::Shift;
+use nullclass::ramp::{self, DOWN, UP};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use serde::Deserialize;
-use tch::{Device, Kind, Tensor};
 
-use crate::fonts::FAMILY;
+use crate::arrays;
+use crate::canvas::{draw_png, grey, Area, FAMILY};
 
 #[derive(Args, Debug, Clone)]
 pub struct Config {
-    /// Artifacts root: reads ramp/, writes report/toy/.
+    /// Artifacts root: reads ramp/ (`trainer ramp`'s outputs), writes report/toy/.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
-    /// Seed of the random training samples shown in Figure 1.
-    #[arg(long, default_value_t = 0, value_parser = nullclass::flag_ranges::int::<i64>(0..=nullclass::flag_ranges::MAX_SEED))]
-    pub seed: i64,
 }
 
 /// The report's colours: magenta for down, cyan for up.
@@ -47,12 +41,43 @@ const YAW: f64 = 0.62;
 const PITCH: f64 = 0.42;
 const PANEL: (u32, u32) = (620, 640);
 
-/// The part of `trainer ramp`'s JSON the report prints.
+#[derive(Debug, Deserialize)]
+struct Shares {
+    down: f64,
+    up: f64,
+    null: f64,
+}
+
+#[derive(Debug, Deserialize)]
+struct Sample {
+    pixels: [f32; 3],
+    label: i64,
+}
+
+/// The part of `trainer ramp`'s JSON the report shows.
 #[derive(Debug, Deserialize)]
 struct ModelSummary {
     ramp_accuracy: f64,
     train_seconds: f64,
     epochs: usize,
+    grid: i64,
+    grid_file: String,
+    cube_shares: Shares,
+    optimal_cube_shares: Shares,
+    start: String,
+    keep: String,
+    kept_epoch: usize,
+    #[serde(default)]
+    optimal_grid_file: Option<String>,
+    #[serde(default)]
+    samples: Vec<Sample>,
+}
+
+/// Labels of an n x n x n probe grid, C order: `[i, j, k]` is the image
+/// `(i/n, j/n, k/n)`.
+struct Grid {
+    n: usize,
+    labels: Vec<i64>,
 }
 
 pub fn run(config: &Config) -> Result<()> {
@@ -76,18 +101,34 @@ pub fn run(config: &Config) -> Result<()> {
     ]
     .into_iter()
     .map(|(variant, file, title)| {
-        let grid = read_grid(&ramp_dir.join(format!("{variant}.grid.npy")))?;
         let summary = read_summary(&ramp_dir.join(format!("{variant}.json")))?;
+        let grid = read_grid(&ramp_dir.join(&summary.grid_file), summary.grid)?;
         Ok((variant, file, title, grid, summary))
     })
     .collect::<Result<Vec<_>>>()?;
+    let base = &models[0].4;
+    let optimal_file = base.optimal_grid_file.as_deref().with_context(|| {
+        format!(
+            "{}: no optimal_grid_file (rerun `trainer ramp --variant base`)",
+            ramp_dir.join("base.json").display()
+        )
+    })?;
+    let optimal = read_grid(&ramp_dir.join(optimal_file), base.grid)?;
+    ensure!(
+        base.samples.len() >= 12
+            && base
+                .samples
+                .iter()
+                .all(|s| s.label == DOWN || s.label == UP),
+        "{}: Figure 1 needs 12 ramp samples (rerun `trainer ramp --variant base`)",
+        ramp_dir.join("base.json").display()
+    );
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
 
     draw_png(&out.join("fig1_ramps.png"), (1300, 560), |root| {
-        fig1(root, config.seed)
+        fig1(root, &base.samples[..12])
     })?;
 
-    let optimal = to_vec(&ramp::optimal_grid(GRID))?;
     draw_png(
         &out.join("fig2_optimal_spaces.png"),
         (PANEL.0 + 80, PANEL.1 + 90),
@@ -99,7 +140,7 @@ pub fn run(config: &Config) -> Result<()> {
             voxel_panel(&root, &optimal, &[DOWN, UP], "down and up")
         },
     )?;
-    print_shares("optimal", &optimal, None);
+    print_shares("optimal", &base.optimal_cube_shares, None);
 
     for (variant, file, title, grid, summary) in &models {
         draw_png(&out.join(file), (3 * PANEL.0, PANEL.1 + 60), |root| {
@@ -112,27 +153,29 @@ pub fn run(config: &Config) -> Result<()> {
             voxel_panel(&panels[1], grid, &[DOWN], "down alone")?;
             voxel_panel(&panels[2], grid, &[UP], "up alone")
         })?;
-        print_shares(variant, grid, Some(summary));
+        print_shares(variant, &summary.cube_shares, Some(summary));
     }
     println!("figures in {}", out.display());
     Ok(())
 }
 
-fn print_shares(name: &str, grid: &[i64], summary: Option<&ModelSummary>) {
-    let total = grid.len() as f64;
-    let share = |c: i64| 100.0 * grid.iter().filter(|&&l| l == c).count() as f64 / total;
+fn print_shares(name: &str, shares: &Shares, summary: Option<&ModelSummary>) {
     let mut line = format!(
         "{name:>7}: cube down {:6.2}%, up {:6.2}%, null {:6.2}%",
-        share(DOWN),
-        share(UP),
-        share(NULL)
+        100.0 * shares.down,
+        100.0 * shares.up,
+        100.0 * shares.null
     );
     if let Some(s) = summary {
         line += &format!(
-            "; fresh ramps {:.2}% correct; {} epochs in {:.0} s",
+            "; fresh ramps {:.2}% correct; {} epochs in {:.0} s (start {}, kept epoch {} by {}, {}-point grid)",
             100.0 * s.ramp_accuracy,
             s.epochs,
-            s.train_seconds
+            s.train_seconds,
+            s.start,
+            s.kept_epoch,
+            s.keep,
+            s.grid
         );
     }
     println!("{line}");
@@ -141,52 +184,29 @@ fn print_shares(name: &str, grid: &[i64], summary: Option<&ModelSummary>) {
 fn read_summary(path: &Path) -> Result<ModelSummary> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read {} (run `trainer ramp` first)", path.display()))?;
-    serde_json::from_str(&text)
-        .with_context(|| format!("{} is not a ramp model report", path.display()))
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a ramp model report of this version (rerun `trainer ramp`)",
+            path.display()
+        )
+    })
 }
 
-fn read_grid(path: &Path) -> Result<Vec<i64>> {
-    let t = npy::read(path).context("cannot read the probe grid (run `trainer ramp` first)")?;
-    ensure!(
-        t.size() == [GRID, GRID, GRID] && t.kind() == Kind::Int64,
-        "{}: expected int64 [{GRID}, {GRID}, {GRID}], found {:?} {:?}",
-        path.display(),
-        t.kind(),
-        t.size()
-    );
-    let v = to_vec(&t)?;
-    if let Some(bad) = v.iter().find(|l| !(0..ramp::NUM_CLASSES).contains(l)) {
+fn read_grid(path: &Path, n: i64) -> Result<Grid> {
+    ensure!(n >= 1, "{}: grid size {n}", path.display());
+    let (_, labels) = arrays::i64s(path, &[n, n, n])
+        .context("cannot read the probe grid (run `trainer ramp` first)")?;
+    if let Some(bad) = labels.iter().find(|l| !(0..ramp::NUM_CLASSES).contains(l)) {
         bail!("{}: label {bad} is not a ramp class", path.display());
     }
-    Ok(v)
-}
-
-fn to_vec(t: &Tensor) -> Result<Vec<i64>> {
-    Vec::<i64>::try_from(t.flatten(0, -1)).context("cannot read grid labels")
-}
-
-type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
-
-/// Draws into a PNG that appears at `path` only once complete.
-fn draw_png(path: &Path, size: (u32, u32), draw: impl FnOnce(&Area) -> Result<()>) -> Result<()> {
-    write_atomic(path, |tmp| {
-        let root = BitMapBackend::new(tmp, size).into_drawing_area();
-        root.fill(&WHITE)?;
-        draw(&root)?;
-        root.present()?;
-        Ok(())
+    Ok(Grid {
+        n: n as usize,
+        labels,
     })
-    .with_context(|| format!("cannot draw {}", path.display()))
-}
-
-/// Grey level of a pixel value: 0 black, 1 white.
-fn grey(v: f64) -> RGBColor {
-    let g = (255.0 * v.clamp(0.0, 1.0)).round() as u8;
-    RGBColor(g, g, g)
 }
 
 /// One 3-pixel image as a strip of squares with a frame, top-left at `at`.
-fn strip(area: &Area, at: (i32, i32), cell: i32, px: [f64; 3], values: bool) -> Result<()> {
+fn strip(area: &Area, at: (i32, i32), cell: i32, px: [f32; 3], values: bool) -> Result<()> {
     for (d, &v) in px.iter().enumerate() {
         let x = at.0 + d as i32 * cell;
         area.draw(&Rectangle::new(
@@ -218,7 +238,7 @@ fn strip(area: &Area, at: (i32, i32), cell: i32, px: [f64; 3], values: bool) -> 
 }
 
 /// Figure 1: the four prototypes (left) and random training samples (right).
-fn fig1(root: &Area, seed: i64) -> Result<()> {
+fn fig1(root: &Area, samples: &[Sample]) -> Result<()> {
     let (left, right) = root.split_horizontally(560);
     let title = (FAMILY, 26);
     let label = (FAMILY, 20);
@@ -241,7 +261,13 @@ fn fig1(root: &Area, seed: i64) -> Result<()> {
                 label.into_font().color(&class_colour(class).mix(1.0)),
             ))?;
         }
-        strip(&left, (170, y), cell, ramp::prototype(class, offset), true)?;
+        strip(
+            &left,
+            (170, y),
+            cell,
+            ramp::prototype(class, offset).map(|v| v as f32),
+            true,
+        )?;
     }
 
     right.draw(&Text::new(
@@ -249,18 +275,12 @@ fn fig1(root: &Area, seed: i64) -> Result<()> {
         (20, 20),
         title,
     ))?;
-    tch::manual_seed(seed);
-    let rows = 12;
-    let samples = ramp::ramps(rows, Device::Cpu);
-    let images = Vec::<f64>::try_from(samples.images.to_kind(Kind::Double).flatten(0, -1))?;
-    let labels = to_vec(&samples.labels)?;
     let cell = 36;
-    for r in 0..rows as usize {
+    for (r, sample) in samples.iter().enumerate() {
         let col = (r / 6) as i32;
         let y = 70 + (r % 6) as i32 * (cell + 36);
         let x = 30 + col * 370;
-        let px = [images[3 * r], images[3 * r + 1], images[3 * r + 2]];
-        let class = labels[r];
+        let (px, class) = (sample.pixels, sample.label);
         let text = format!("{:<4}", ramp::CLASS_NAMES[class as usize]);
         right.draw(&Text::new(
             text,
@@ -321,8 +341,8 @@ fn chart_point(p: [f64; 3]) -> (f64, f64, f64) {
 
 /// Faces of the voxels labelled with one of `shown` that border a voxel not shown
 /// (or the cube's boundary) and whose normal points to the viewer.
-fn visible_faces(labels: &[i64], shown: &[i64], facing: &[[bool; 2]; 3]) -> Vec<Face> {
-    let n = GRID as usize;
+fn visible_faces(grid: &Grid, shown: &[i64], facing: &[[bool; 2]; 3]) -> Vec<Face> {
+    let (n, labels) = (grid.n, &grid.labels);
     let idx = |v: [usize; 3]| (v[0] * n + v[1]) * n + v[2];
     let drawn = |v: [usize; 3]| shown.contains(&labels[idx(v)]);
     let mut faces = Vec::new();
@@ -383,8 +403,8 @@ fn darker(c: RGBColor) -> RGBColor {
 }
 
 /// One 3-D view of the cube with the decision spaces of the `shown` classes.
-fn voxel_panel(area: &Area, labels: &[i64], shown: &[i64], caption: &str) -> Result<()> {
-    let n = GRID as usize;
+fn voxel_panel(area: &Area, grid: &Grid, shown: &[i64], caption: &str) -> Result<()> {
+    let n = grid.n;
     let mut chart = ChartBuilder::on(area)
         .caption(caption, (FAMILY, 22))
         .margin(10)
@@ -422,7 +442,7 @@ fn voxel_panel(area: &Area, labels: &[i64], shown: &[i64], caption: &str) -> Res
         f[0] = !f[1];
     }
 
-    let mut faces = visible_faces(labels, shown, &facing);
+    let mut faces = visible_faces(grid, shown, &facing);
     let mut keyed: Vec<(f64, Face)> = faces.drain(..).map(|f| (depth(f.centre(n)), f)).collect();
     keyed.sort_by(|a, b| b.0.total_cmp(&a.0));
     // Each face with its outline before the next nearer face, so outlines are
@@ -454,26 +474,33 @@ fn voxel_panel(area: &Area, labels: &[i64], shown: &[i64], caption: &str) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nullclass::ramp::NULL;
 
     const ALL_FACING: [[bool; 2]; 3] = [[true, true]; 3];
 
     #[test]
     fn faces_are_drawn_only_on_the_region_surface() {
-        let n = GRID as usize;
-        let mut labels = vec![NULL; n * n * n];
-        assert!(visible_faces(&labels, &[DOWN], &ALL_FACING).is_empty());
-        labels[(3 * n + 4) * n + 5] = DOWN;
-        let faces = visible_faces(&labels, &[DOWN, UP], &ALL_FACING);
+        let n = 48;
+        let mut grid = Grid {
+            n,
+            labels: vec![NULL; n * n * n],
+        };
+        assert!(visible_faces(&grid, &[DOWN], &ALL_FACING).is_empty());
+        grid.labels[(3 * n + 4) * n + 5] = DOWN;
+        let faces = visible_faces(&grid, &[DOWN, UP], &ALL_FACING);
         assert_eq!(faces.len(), 6);
         assert!(faces
             .iter()
             .all(|f| f.voxel == [3, 4, 5] && f.class == DOWN));
         // Only faces pointing at the viewer are kept.
         let front = [[false, true]; 3];
-        assert_eq!(visible_faces(&labels, &[DOWN], &front).len(), 3);
+        assert_eq!(visible_faces(&grid, &[DOWN], &front).len(), 3);
 
         // A filled cube shows its outer surface only, whatever the classes inside.
-        let full: Vec<i64> = (0..n * n * n).map(|i| (i % 2) as i64).collect();
+        let full = Grid {
+            n,
+            labels: (0..n * n * n).map(|i| (i % 2) as i64).collect(),
+        };
         assert_eq!(
             visible_faces(&full, &[DOWN, UP], &ALL_FACING).len(),
             6 * n * n
@@ -488,7 +515,7 @@ mod tests {
             positive: true,
             class: UP,
         };
-        let n = GRID as usize;
+        let n = 48;
         for c in f.corners(n) {
             assert!((c[2] - 4.0 / n as f64).abs() < 1e-12);
             assert!(c[0] >= 1.0 / n as f64 - 1e-12 && c[0] <= 2.0 / n as f64 + 1e-12);

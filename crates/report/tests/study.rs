@@ -30,7 +30,7 @@ const FIGURES: [(&str, (u32, u32)); 15] = [
 fn two_sets_and_an_incomplete_one() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    make_mnist(root);
+    make_nulls(root);
     make_set(root, 0);
     make_set(root, 1);
     let broken = make_set(root, 2);
@@ -75,25 +75,31 @@ fn two_sets_and_an_incomplete_one() {
     let base = row(&clean, "model", "base");
     assert_eq!(base["sets"], "2");
     close(&base["accuracy_mean"], 99.25);
-    close(&base["accuracy_std"], 0.353_553);
+    close(&base["accuracy_std"], 0.25); // population std, as np.std
     close(&base["null_rate_mean"], 0.0);
     close(&base["null_rate_std"], 0.0);
     let usm = row(&clean, "model", "usm");
     close(&usm["accuracy_mean"], 97.5);
-    close(&usm["accuracy_std"], 0.5f64.sqrt()); // sample std of {98, 97}
+    close(&usm["accuracy_std"], 0.5);
     close(&usm["null_rate_mean"], 1.5);
-    close(&usm["null_rate_std"], 0.5f64.sqrt());
+    close(&usm["null_rate_std"], 0.5);
+    // Beside the published numbers, the published figure's statistic: the
+    // baseline's mean, the null models' median.
+    assert_eq!(base["compared_statistic"], "mean");
+    close(&base["compared_accuracy"], 99.25);
+    assert_eq!(usm["compared_statistic"], "median");
+    close(&usm["compared_accuracy"], 97.5);
 
-    // Threshold: u is 30/8/2 and 32/4/4 of 40, so 77.5 ± 3.54, 15 ± 7.07, 7.5 ± 3.54
+    // Threshold: u is 30/8/2 and 32/4/4 of 40, so 77.5 ± 2.5, 15 ± 5, 7.5 ± 2.5
     // against the published 78.8 ± 7.6, 19.1 ± 8.5 and 2.0 ± 3.4.
     let thr = csv(&dir.join("tables/threshold_scores.csv"));
     let u = row(&thr, "model", "u");
     close(&u["correct_mean"], 77.5);
-    close(&u["correct_std"], 3.535_534);
+    close(&u["correct_std"], 2.5);
     close(&u["misclassified_mean"], 15.0);
-    close(&u["misclassified_std"], 7.071_068);
+    close(&u["misclassified_std"], 5.0);
     close(&u["unclassified_mean"], 7.5);
-    close(&u["unclassified_std"], 3.535_534);
+    close(&u["unclassified_std"], 2.5);
     close(&u["published_correct_mean"], 78.8);
     close(&u["published_unclassified_std"], 3.4);
     assert_eq!(
@@ -104,14 +110,14 @@ fn two_sets_and_an_incomplete_one() {
         ],
         ["yes", "yes", "no"]
     );
-    // usm: 2/0/38 and 4/1/35: 7.5 ± 3.54 correct, 1.25 ± 1.77 misclassified, 91.25 ±
-    // 5.30 unclassified, against 7.2 ± 5.9, 1.2 ± 1.2, 91.7 ± 6.9: all within.
+    // usm: 2/0/38 and 4/1/35: 7.5 ± 2.5 correct, 1.25 ± 1.25 misclassified, 91.25 ±
+    // 3.75 unclassified, against 7.2 ± 5.9, 1.2 ± 1.2, 91.7 ± 6.9: all within.
     let usm = row(&thr, "model", "usm");
     close(&usm["correct_mean"], 7.5);
     close(&usm["misclassified_mean"], 1.25);
-    close(&usm["misclassified_std"], 1.767_767);
+    close(&usm["misclassified_std"], 1.25);
     close(&usm["unclassified_mean"], 91.25);
-    close(&usm["unclassified_std"], 5.303_301);
+    close(&usm["unclassified_std"], 3.75);
     assert_eq!(usm["unclassified_within_published_std"], "yes");
     // base: 0/40/0 both times: exactly the published 0/100/0 with std 0.
     let base = row(&thr, "model", "base");
@@ -140,22 +146,24 @@ fn two_sets_and_an_incomplete_one() {
     close(&s1["share_below_0.4_pct"], 100.0);
     close(&s1["peak_bin_centre"], 0.225);
     close(&row(&eps, "set", "mean over sets")["median"], 0.195);
-    close(&row(&eps, "set", "std over sets")["median"], 0.106_066);
+    // Medians 0.12 and 0.27: population std 0.075.
+    close(&row(&eps, "set", "std over sets")["median"], 0.075);
     let pooled = row(&eps, "set", "all sets pooled");
     assert_eq!(pooled["images"], "80");
     close(&pooled["median"], 0.22);
     close(&pooled["share_below_0.4_pct"], 87.5);
 
     // The display tables carry the same numbers, rounded.
+    // u at the threshold: 30 and 32 of 40 correct (75 and 80 %): population std 2.5.
     let md_thr = fs::read_to_string(dir.join("tables/threshold_scores.md")).unwrap();
-    assert!(md_thr.contains("| u | 77.5 ± 3.5 | 78.8 ± 7.6 | yes | 15.0 ± 7.1 | 19.1 ± 8.5 | yes | 7.5 ± 3.5 | 2.0 ± 3.4 | no |"), "{md_thr}");
+    assert!(md_thr.contains("| u | 77.5 ± 2.5 | 78.8 ± 7.6 | yes | 15.0 ± 5.0 | 19.1 ± 8.5 | yes | 7.5 ± 2.5 | 2.0 ± 3.4 | no |"), "{md_thr}");
 }
 
 #[test]
 fn one_set_shows_na_and_the_page_links_only_existing_files() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    make_mnist(root);
+    make_nulls(root);
     make_set(root, 0);
     let out = report(root);
     assert!(out.status.success(), "{}", text(&out));
@@ -227,7 +235,7 @@ fn a_malformed_csv_skips_the_set_with_the_reason() {
         log.contains("skipping seed-01") && log.contains("threshold.csv"),
         "{log}"
     );
-    // Without MNIST, Figure 5 is left out and the page says why.
+    // Without `trainer nulls`' output, Figure 5 is left out and the page says why.
     let html = fs::read_to_string(root.join("report/index.html")).unwrap();
     assert!(
         html.contains("Figure 5: null samples was not drawn"),

@@ -131,6 +131,12 @@ impl NullPlan {
         !matches!(self.users[t.code() as usize], Users::None)
     }
 
+    /// `[G]` the shuffled-null tile size of each batch of `keys`.
+    fn tile_size(&self, keys: &Tensor) -> Tensor {
+        let pick = below_scalar(&bits(keys, Purpose::TileSize, 1), self.n_tiles).view([-1]);
+        self.tile_sizes.index_select(0, &pick)
+    }
+
     /// Each row repeated `times` times in place (row k becomes rows k*times..).
     pub fn repeat_rows(&self, times: i64) -> Self {
         let rep = |t: &Tensor| t.repeat_interleave_self_int(times, 0, None);
@@ -268,8 +274,7 @@ impl Pool {
     fn shuffled(&self, keys: &Tensor, batch: i64, plan: &NullPlan) -> Tensor {
         let g = keys.size()[0];
         let device = keys.device();
-        let pick = below_scalar(&bits(keys, Purpose::TileSize, 1), plan.n_tiles).view([-1]);
-        let tile = plan.tile_sizes.index_select(0, &pick).view([g, 1, 1]);
+        let tile = plan.tile_size(keys).view([g, 1, 1]);
         let per_side = tile.full_like(28).floor_divide(&tile);
         // A random order of the per_side^2 tile slots: rank random keys, with the
         // slots past per_side^2 keyed above every real one.
@@ -415,6 +420,12 @@ impl StackBatches {
     pub fn train_batch(&self, keys: &Tensor) -> Batch {
         let idx = self.pool.draw_digits(keys, self.batch, self.draw);
         self.pool.batches(keys, &idx, &self.plan)
+    }
+
+    /// `[K]` the tile size every model's shuffled nulls use in the batch of `keys`
+    /// (one per batch): what `trainer nulls` records beside its samples.
+    pub fn tile_sizes(&self, keys: &Tensor) -> Tensor {
+        self.plan.tile_size(keys)
     }
 
     /// Number of batches in the fixed sequential set: the pool in order, in

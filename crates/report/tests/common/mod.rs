@@ -9,8 +9,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nullclass::dataset::Mnist;
-use nullclass::model::LoadedModel;
 use nullclass::npy;
 use tch::{Device, Kind, Tensor};
 
@@ -68,19 +66,30 @@ pub fn digit_like(label: i64, noise: &Tensor) -> Tensor {
     (ring + noise).clamp(0.0, 1.0)
 }
 
-pub fn make_mnist(root: &Path) {
-    tch::manual_seed(1);
-    let train =
-        (Tensor::rand([100, 28, 28], (Kind::Float, Device::Cpu)) * 255.0).to_kind(Kind::Uint8);
-    let labels =
-        (Tensor::arange(100, (Kind::Int64, Device::Cpu)).remainder(10)).to_kind(Kind::Uint8);
-    let mnist = Mnist {
-        train_images: train.shallow_clone(),
-        train_labels: labels.shallow_clone(),
-        test_images: train.narrow(0, 0, 20),
-        test_labels: labels.narrow(0, 0, 20),
-    };
-    mnist.save(&root.join("data/mnist.safetensors")).unwrap();
+/// What `trainer nulls` writes for Figure 5: 40 nulls, types cycling uniform,
+/// shuffled, mixed, the shuffled ones at tile sizes 2, 4, 7 and 14.
+pub fn make_nulls(root: &Path) {
+    let dir = root.join("nulls");
+    let n = 40i64;
+    let types: Vec<i64> = (0..n).map(|i| i % 3).collect();
+    let tiles: Vec<i64> = (0..n)
+        .map(|i| {
+            if i % 3 == 1 {
+                [2, 4, 7, 14][(i as usize / 3) % 4]
+            } else {
+                0
+            }
+        })
+        .collect();
+    tch::manual_seed(5);
+    npy::write(
+        &dir.join("nulls_images.npy"),
+        &Tensor::rand([n, 28, 28], (Kind::Float, Device::Cpu)),
+    )
+    .unwrap();
+    npy::write(&dir.join("nulls_types.npy"), &Tensor::from_slice(&types)).unwrap();
+    npy::write(&dir.join("nulls_tiles.npy"), &Tensor::from_slice(&tiles)).unwrap();
+    write(&dir.join("nulls_meta.json"), r#"{"torch_seed": 7}"#);
 }
 
 pub fn make_set(root: &Path, set: usize) -> PathBuf {
@@ -100,10 +109,6 @@ pub fn make_set(root: &Path, set: usize) -> PathBuf {
         write(&dir.join(format!("models/{v}.json")), &json.to_string());
     }
     tch::manual_seed(set as i64);
-    LoadedModel::fresh(Device::Cpu)
-        .vs
-        .save(dir.join("models/base.safetensors"))
-        .unwrap();
 
     let mut clean = String::from("model,n,accuracy,null_rate\n");
     let mut threshold = String::from("model,n,correct,misclassified,unclassified\n");
@@ -142,6 +147,18 @@ pub fn make_set(root: &Path, set: usize) -> PathBuf {
     npy::write(
         &dir.join("eval/threshold_predictions.npy"),
         &Tensor::from_slice(&predictions).view([8, N, 2]),
+    )
+    .unwrap();
+
+    // The baseline on the 1.5 x images (Figure 8): wrong and confident.
+    let base_1_5: Vec<f32> = labels
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &l)| [((l + 2) % 10) as f32, 0.9 + 0.001 * i as f32])
+        .collect();
+    npy::write(
+        &dir.join("eval/base_x1.5_predictions.npy"),
+        &Tensor::from_slice(&base_1_5).view([N, 2]),
     )
     .unwrap();
 
@@ -258,4 +275,37 @@ pub fn links(html: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Rewrites a set's recorded settings: its models trained `training` = (epochs,
+/// steps), its FGSM run on `fgsm_n` images and, when asked, its robust attacks with
+/// `robust` = (images, PGD steps, restarts).
+pub fn set_strength(
+    dir: &Path,
+    training: (u64, u64),
+    fgsm_n: u64,
+    robust: Option<(u64, u64, u64)>,
+) {
+    for v in VARIANTS {
+        let path = dir.join(format!("models/{v}.json"));
+        let mut json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        json["config"]["epochs"] = training.0.into();
+        json["config"]["steps"] = training.1.into();
+        write(&path, &json.to_string());
+    }
+    write(
+        &dir.join("adversarial/fgsm/meta.json"),
+        &serde_json::json!({"device": "cpu", "version": "0.1.0", "wall_seconds": 3.0,
+                            "config": {"n": fgsm_n}})
+        .to_string(),
+    );
+    if let Some((n, steps, restarts)) = robust {
+        write(
+            &dir.join("adversarial/robust/meta.json"),
+            &serde_json::json!({"config": {"n": n, "steps": steps, "restarts": restarts,
+                                           "no_targeted": false, "no_random_start": false}})
+            .to_string(),
+        );
+    }
 }

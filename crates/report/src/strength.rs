@@ -1,0 +1,121 @@
+//! Whether a run's settings are strong enough for its verdicts: a verdict computed
+//! from short-trained models, fewer images, or a weaker attack than the defaults
+//! shows what those settings give, not what the method does, so the page must say
+//! so in the verdict's headline (`make demo` is such a run).
+//!
+//! The settings come from the artifacts: each model's JSON (`config.epochs`,
+//! `config.steps`), adversary-gen's FGSM `meta.json` (`config.n`) and its robust
+//! `meta.json` (`config.n`, `steps`, `restarts`, `no_targeted`, `no_random_start`).
+
+use serde_json::{Map, Value};
+
+use crate::sets::Set;
+
+/// The paper's training: 20 epochs of 1875 steps (60,000 samples at batch 32).
+pub const PAPER_TRAINING_STEPS: u64 = 20 * 1875;
+/// Adversarial images per set: the paper's FGSM study and robust's default.
+pub const PAPER_IMAGES: u64 = 1000;
+/// `adversary-gen robust`'s defaults: the strength its verdict assumes.
+pub const PGD_STEPS: u64 = 100;
+pub const PGD_RESTARTS: u64 = 1;
+
+fn number(config: &Map<String, Value>, key: &str) -> Option<u64> {
+    config.get(key).and_then(Value::as_u64)
+}
+
+fn flag(config: &Map<String, Value>, key: &str) -> bool {
+    config.get(key).and_then(Value::as_bool).unwrap_or(false)
+}
+
+/// The smallest value of `key` over `configs`, when some config has it.
+fn least<'a>(configs: impl Iterator<Item = &'a Map<String, Value>>, key: &str) -> Option<u64> {
+    configs.filter_map(|c| number(c, key)).min()
+}
+
+/// What weakens the models of `sets`: training steps below the paper's.
+pub fn training(sets: &[Set]) -> Vec<String> {
+    let steps = sets
+        .iter()
+        .flat_map(|s| &s.models)
+        .filter_map(|m| Some(number(&m.config, "epochs")? * number(&m.config, "steps")?))
+        .min();
+    match steps {
+        Some(s) if s < PAPER_TRAINING_STEPS => vec![format!(
+            "models trained {s} steps (epochs x steps; the paper: {PAPER_TRAINING_STEPS})"
+        )],
+        None => vec!["the models' JSON do not record their epochs and steps".to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// What weakens the FGSM study of `sets`: fewer images than the paper's.
+pub fn fgsm(sets: &[Set]) -> Vec<String> {
+    match least(sets.iter().map(|s| &s.attack.config), "n") {
+        Some(n) if n < PAPER_IMAGES => vec![format!(
+            "{n} FGSM images per set (the paper: {PAPER_IMAGES})"
+        )],
+        None => vec!["adversarial/fgsm/meta.json does not record its image count".to_string()],
+        _ => Vec::new(),
+    }
+}
+
+/// What weakens the robustness attacks of `sets` against `adversary-gen robust`'s
+/// defaults.
+pub fn robust(sets: &[Set]) -> Vec<String> {
+    let configs: Vec<&Map<String, Value>> = sets
+        .iter()
+        .filter_map(|s| s.robust.attack_config.as_ref())
+        .collect();
+    if configs.is_empty() {
+        return vec!["adversarial/robust/meta.json does not record the attack settings".into()];
+    }
+    let mut weak = Vec::new();
+    let checks = [
+        ("steps", PGD_STEPS, "PGD steps"),
+        ("restarts", PGD_RESTARTS, "PGD restarts"),
+        ("n", PAPER_IMAGES, "images per set"),
+    ];
+    for (key, default, what) in checks {
+        match least(configs.iter().copied(), key) {
+            Some(v) if v < default => weak.push(format!("{v} {what} (default {default})")),
+            None => weak.push(format!("no record of the {what}")),
+            _ => {}
+        }
+    }
+    if configs.iter().any(|c| flag(c, "no_targeted")) {
+        weak.push("no targeted PGD runs (--no-targeted)".into());
+    }
+    if configs.iter().any(|c| flag(c, "no_random_start")) {
+        weak.push("no random start (--no-random-start)".into());
+    }
+    weak
+}
+
+/// `headline` as the page may state it given `weak`: unchanged at full strength,
+/// else marked as no verdict, with the settings that make it one.
+pub fn headline(headline: String, weak: &[String]) -> String {
+    if weak.is_empty() {
+        headline
+    } else {
+        format!(
+            "No verdict: these settings cannot show whether the defense works ({}). What they gave: {headline}",
+            weak.join("; ")
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_strength_keeps_the_headline_and_weak_settings_replace_it() {
+        assert_eq!(headline("It worked.".into(), &[]), "It worked.");
+        let h = headline("It worked.".into(), &["20 PGD steps (default 100)".into()]);
+        assert!(
+            h.starts_with("No verdict") && h.contains("20 PGD steps"),
+            "{h}"
+        );
+        assert!(h.ends_with("It worked."), "{h}");
+    }
+}
