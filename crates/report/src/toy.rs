@@ -145,8 +145,11 @@ pub fn run(config: &Config) -> Result<()> {
     for (variant, file, title, grid, summary) in &models {
         draw_png(&out.join(file), (3 * PANEL.0, PANEL.1 + 60), |root| {
             let root = root.titled(
-                &format!("{title}: decision spaces (down magenta, up cyan; the rest is null)"),
-                (FAMILY, 26),
+                &format!(
+                    "{title}: decision spaces (down magenta, up cyan; the rest is null); {}",
+                    protocol(summary)
+                ),
+                (FAMILY, 22),
             )?;
             let panels = root.split_evenly((1, 3));
             voxel_panel(&panels[0], grid, &[DOWN, UP], "down and up")?;
@@ -157,6 +160,24 @@ pub fn run(config: &Config) -> Result<()> {
     }
     println!("figures in {}", out.display());
     Ok(())
+}
+
+/// How the model was trained and probed, as the figure states it.
+fn protocol(s: &ModelSummary) -> String {
+    let start = if s.start == "base" {
+        "continued from the trained baseline"
+    } else {
+        "fresh weights"
+    };
+    let keep = if s.keep == "train-loss" {
+        "lowest training loss"
+    } else {
+        "last epoch"
+    };
+    format!(
+        "{start}, kept epoch {} of {} ({keep}), {}-point grid",
+        s.kept_epoch, s.epochs, s.grid
+    )
 }
 
 fn print_shares(name: &str, shares: &Shares, summary: Option<&ModelSummary>) {

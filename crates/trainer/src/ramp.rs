@@ -284,11 +284,9 @@ pub fn run(config: &Config) -> Result<()> {
     tch::manual_seed(torch_seed);
     let (model, mut opt, start_state) = if from_base {
         let file = state_file(&config.artifacts, RampVariant::Base);
-        let (model, opt) = Adam::load_with_weights(&file, config.lr, device).with_context(|| {
-            format!(
-                "the null model continues the baseline (--start base): run `trainer ramp --variant base` first, or pass --start fresh"
-            )
-        })?;
+        let (model, opt) = Adam::load_with_weights(&file, config.lr, device).context(
+            "the null model continues the baseline (--start base): run `trainer ramp --variant base` first, or pass --start fresh",
+        )?;
         let state = StartState {
             sha256: artifacts::sha256_file(&file)?,
             file: file.display().to_string(),
