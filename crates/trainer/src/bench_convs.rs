@@ -85,7 +85,10 @@ fn time(layer: Layer, method: Convs, k: i64, batch: i64, reps: usize, device: De
             (Layer::Conv2, Convs::Im2col) => conv2_im2col(&x, &w, &b),
             (Layer::Conv2, Convs::PerModel) => conv_per_model(&x, &w, &b),
         };
-        y.sum(Kind::Float).backward();
+        // A dense upstream gradient, as the ReLU above passes back (the stride-0
+        // gradient of a plain sum sends some backends down slow paths).
+        let upstream = y.detach().ones_like();
+        (&y * &upstream).sum(Kind::Float).backward();
         for t in [&x, &w, &b] {
             let mut g = t.grad();
             if g.defined() {
