@@ -78,18 +78,32 @@ fn time(layer: Layer, method: Convs, k: i64, batch: i64, reps: usize, device: De
         ),
     };
     let (w, b) = (w.set_requires_grad(true), b.set_requires_grad(true));
+    // Per model, each model's input is a tensor of its own, as in training (slices
+    // of one big leaf would make every slice's backward fill the whole leaf).
+    let own: Vec<Tensor> = match (layer, method) {
+        (Layer::Conv1, Convs::PerModel) => (0..k).map(|i| x.get(i)).collect(),
+        (Layer::Conv2, Convs::PerModel) => (0..k)
+            .map(|i| {
+                x.narrow(1, i * 32, 32)
+                    .contiguous()
+                    .detach()
+                    .set_requires_grad(true)
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let run = || {
         let y = match (layer, method) {
-            (Layer::Conv1, Convs::PerModel) => {
-                conv_per_model(&x.reshape([k, batch, 28, 28]).transpose(0, 1), &w, &b)
-            }
+            (_, Convs::PerModel) => conv_per_model(&own, &w, &b),
             (Layer::Conv1, m) => conv1_stacked(&x, &w, &b, m),
             (Layer::Conv2, Convs::Grouped) => conv2_grouped(&x, &w, &b),
             (Layer::Conv2, Convs::Im2col) => conv2_im2col(&x, &w, &b),
-            (Layer::Conv2, Convs::PerModel) => conv_per_model(&x, &w, &b),
         };
-        y.sum(Kind::Float).backward();
-        for t in [&x, &w, &b] {
+        // A dense upstream gradient, as the ReLU above passes back (the stride-0
+        // gradient of a plain sum sends some backends down slow paths).
+        let upstream = y.detach().ones_like();
+        (&y * &upstream).sum(Kind::Float).backward();
+        for t in [&x, &w, &b].into_iter().chain(&own) {
             let mut g = t.grad();
             if g.defined() {
                 let _ = g.zero_();

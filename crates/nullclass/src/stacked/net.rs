@@ -312,13 +312,14 @@ pub fn conv2_im2col(x: &Tensor, w2: &Tensor, b2: &Tensor) -> Tensor {
         .reshape([batch, k * 64, 24, 24])
 }
 
-/// conv1 or conv2 of K models one model at a time, on the grouped layout
-/// `[B,K*C,H,W]` (for the convolution benchmark).
-pub fn conv_per_model(x: &Tensor, w: &Tensor, b: &Tensor) -> Tensor {
-    let k = w.size()[0];
-    let c_in = w.size()[2];
-    let parts: Vec<Tensor> = (0..k)
-        .map(|i| conv(&x.narrow(1, i * c_in, c_in), &w.get(i), &b.get(i), 1))
+/// conv1 or conv2 of K models one model at a time: model k's input `xs[k]`
+/// `[B,C,H,W]`, its outputs concatenated into the grouped layout `[B,K*C',H',W']`
+/// (for the convolution benchmark).
+pub fn conv_per_model(xs: &[Tensor], w: &Tensor, b: &Tensor) -> Tensor {
+    let parts: Vec<Tensor> = xs
+        .iter()
+        .enumerate()
+        .map(|(i, x)| conv(x, &w.get(i as i64), &b.get(i as i64), 1))
         .collect();
     Tensor::cat(&parts, 1)
 }
