@@ -199,7 +199,7 @@ fn bad_input_names_the_file_and_writes_nothing() {
 
     let out = run(tmp.path(), 2, &["--n", "10001"]);
     assert!(
-        !out.status.success() && stderr(&out).contains("--n 10001"),
+        !out.status.success() && stderr(&out).contains("'10001' for '--n <N>'"),
         "{}",
         stderr(&out)
     );
