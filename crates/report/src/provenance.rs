@@ -78,6 +78,18 @@ pub fn settings(
         ),
         other => other.to_string(),
     }));
+    let validation_nulls = distinct(models().map(|m| {
+        match m.setting("validation_nulls").as_str() {
+            "fresh" => {
+                "fresh each epoch: the validation generator lives on, as in the published code"
+                    .to_string()
+            }
+            "fixed" => "one fixed set, the same every epoch (--validation-nulls fixed)".to_string(),
+            // Models trained before the option existed had the fixed set.
+            "n/a" => "one fixed set (trained before --validation-nulls existed)".to_string(),
+            other => other.to_string(),
+        }
+    }));
     let epochs_run: BTreeSet<usize> = models().map(|m| m.history.len()).collect();
     let best: Vec<u64> = models()
         .filter_map(|m| m.best_epoch)
@@ -157,6 +169,32 @@ pub fn settings(
         ),
         ("Shuffled-null tile sizes".into(), tiles),
         ("Checkpoint kept".into(), validation),
+        ("Validation nulls".into(), validation_nulls),
+        (
+            "TF32 (training; attack; evaluation)".into(),
+            format!(
+                "{}; {}; {}",
+                setting("tf32"),
+                distinct(sets.iter().map(|s| {
+                    text(
+                        &s.attack
+                            .config
+                            .get("tf32")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
+                    )
+                })),
+                distinct(sets.iter().map(|s| {
+                    text(
+                        &s.eval
+                            .config
+                            .get("tf32")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
+                    )
+                }))
+            ),
+        ),
         (
             "Training devices".into(),
             format!(

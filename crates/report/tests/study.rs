@@ -56,6 +56,11 @@ fn two_sets_and_an_incomplete_one() {
     let md = fs::read_to_string(dir.join("report.md")).unwrap();
     for page in [&html, &md] {
         assert!(page.contains("seed-02") && page.contains("missing eval/sweep.csv"));
+        // The validation protocol the models' JSONs record is stated in the provenance.
+        assert!(
+            page.contains("Validation nulls") && page.contains("fresh each epoch"),
+            "provenance lacks the validation nulls"
+        );
     }
 
     for (file, size) in FIGURES {

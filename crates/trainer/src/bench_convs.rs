@@ -130,7 +130,11 @@ pub fn run(config: &Config) -> Result<()> {
         }
         tch::set_num_threads(t);
     }
-    let device = config.device.resolve(config.tf32).context("--device")?.device;
+    let device = config
+        .device
+        .resolve(config.tf32)
+        .context("--device")?
+        .device;
     println!(
         "conv layers of K stacked models, forward + backward, batch {} on {} ({} threads), ms per call (ms per model)",
         config.batch,

@@ -99,7 +99,8 @@ pub fn make_set(root: &Path, set: usize) -> PathBuf {
         let json = serde_json::json!({
             "variant": v, "seed": set, "torch_seed": 7,
             "config": {"epochs": 2, "steps": 100, "batch": 32, "lr": 0.001, "null_prob": 0.5,
-                        "text_tiles": false, "validation": "test", "holdout": 10000},
+                        "text_tiles": false, "validation": "test", "holdout": 10000,
+                        "validation_nulls": "fresh", "tf32": "on"},
             "device": "cpu", "threads": 2,
             "versions": {"nullclass": "0.1.0", "tch": "0.24.0"},
             "history": [{"epoch": 1}, {"epoch": 2}],
