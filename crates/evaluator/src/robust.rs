@@ -271,6 +271,7 @@ pub fn run(config: &Config) -> Result<PathBuf> {
     let models = inputs::load_set_models(&set, device)?;
     let test = Mnist::load(&artifacts::mnist_file(&config.artifacts))?.test(device);
     let adv = load_robust(&set.robust_dir(), &models, device)?;
+    inputs::check_sources(&adv.dir, &adv.sources, &adv.labels, &test)?;
     let n = adv.labels.size()[0];
     let image = [n, 28, 28];
 
