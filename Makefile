@@ -102,10 +102,11 @@ $(foreach s,$(SETS),$(foreach v,$(VARIANTS),$(eval $(call MODEL_RULE,$(s),$(v)))
 define SET_RULES
 $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json: $(ARTIFACTS)/$(1)/models/base.json $(STAMPS)/attack.txt | build
 	$(BIN)/adversary-gen fgsm --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(N_ADV) \
-	  --device $(DEVICE) $(ATTACK_FLAGS)
+	  --device $(DEVICE) $(THREAD_FLAG) $(ATTACK_FLAGS)
 $(ARTIFACTS)/$(1)/eval/meta.json: $(call model_files,$(1)) $(ARTIFACTS)/$(1)/adversarial/fgsm/meta.json \
 	  $(STAMPS)/eval.txt | build
-	$(BIN)/evaluator fgsm --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) $(EVAL_FLAGS)
+	$(BIN)/evaluator fgsm --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --device $(DEVICE) \
+	  $(THREAD_FLAG) $(EVAL_FLAGS)
 $(ARTIFACTS)/$(1)/adversarial/robust/meta.json: $(call model_files,$(1)) $(STAMPS)/robust.txt | build
 	$(BIN)/adversary-gen robust --artifacts $(ARTIFACTS) --seed $(patsubst seed-%,%,$(1)) --n $(ROBUST_N) \
 	  --device $(DEVICE) $(THREAD_FLAG) $(ROBUST_FLAGS)
@@ -124,7 +125,7 @@ TOY_FLAGS ?=
 TOY_FIGS := $(ARTIFACTS)/report/toy/fig4_null_spaces.png
 toy: $(TOY_FIGS)
 $(ARTIFACTS)/ramp/%.json: $(STAMPS)/toy.txt | build
-	$(BIN)/trainer ramp --artifacts $(ARTIFACTS) --variant $* --device $(DEVICE) $(TOY_FLAGS)
+	$(BIN)/trainer ramp --artifacts $(ARTIFACTS) --variant $* --device $(DEVICE) $(THREAD_FLAG) $(TOY_FLAGS)
 $(TOY_FIGS): $(ARTIFACTS)/ramp/base.json $(ARTIFACTS)/ramp/null.json | build
 	$(BIN)/report toy --artifacts $(ARTIFACTS)
 $(STAMPS)/toy.txt: FORCE
