@@ -115,7 +115,14 @@ fn the_kept_checkpoint_is_the_best_epoch() {
         null_prob: 0.5,
         tile_sizes: TILES_CODE.to_vec(),
     };
-    let val = StackBatches::new(&test, &[variant.clone()], &[torch_seed], &config, BATCH).unwrap();
+    let val = StackBatches::new(
+        &test,
+        std::slice::from_ref(&variant),
+        &[torch_seed],
+        &config,
+        BATCH,
+    )
+    .unwrap();
     let b = val.sequential(0, val.sequential_batches());
     let (images, labels) = (b.images.get(0), b.labels.get(0));
     assert_eq!(labels.size(), [VAL_ITEMS]);
