@@ -199,7 +199,8 @@ fn bad_input_names_the_file_and_writes_nothing() {
 
     let out = run(tmp.path(), 2, &["--n", "10001"]);
     assert!(
-        !out.status.success() && stderr(&out).contains("'10001' for '--n <N>'"),
+        !out.status.success()
+            && stderr(&out).contains("'--n <N>': 10001 is not a whole number from 1 to 10000"),
         "{}",
         stderr(&out)
     );

@@ -25,8 +25,8 @@ pub struct Config {
     /// (the raw file is used when both exist).
     #[arg(long, default_value = "data/mnist")]
     pub mnist_dir: PathBuf,
-    /// Root of the artifacts tree.
-    #[arg(long, default_value = "artifacts")]
+    /// Root of the artifacts tree (`--artifacts`, as the other tools call it).
+    #[arg(long, visible_alias = "artifacts", default_value = "artifacts")]
     pub out: PathBuf,
 }
 

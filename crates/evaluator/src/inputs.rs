@@ -74,6 +74,42 @@ pub fn read_checked(dir: &Path, name: &str, kind: Kind, shape: &[i64]) -> Result
     Ok(t)
 }
 
+/// Checks that `sources` (float32 `[N,28,28]`) and `labels` (int64 `[N]`), read from
+/// `dir`, are the test images and labels at `dir/test_indices.npy`: an adversarial set
+/// made from another data set, or edited, is refused before it is scored.
+pub fn check_sources(dir: &Path, sources: &Tensor, labels: &Tensor, test: &Split) -> Result<()> {
+    let n = labels.size()[0];
+    let indices = read_checked(dir, "test_indices.npy", Kind::Int64, &[n])?;
+    let bad =
+        |name: &str, what: &str| -> Result<()> { bail!("{}: {what}", dir.join(name).display()) };
+    let (lo, hi) = (
+        indices.min().int64_value(&[]),
+        indices.max().int64_value(&[]),
+    );
+    if lo < 0 || hi >= test.len() {
+        bad("test_indices.npy", "indices outside the test set")?;
+    }
+    let test_images = test
+        .images
+        .to_device(Device::Cpu)
+        .view([-1, 28, 28])
+        .index_select(0, &indices);
+    let test_labels = test.labels.to_device(Device::Cpu).index_select(0, &indices);
+    if !test_images.equal(&sources.to_device(Device::Cpu)) {
+        bad(
+            "source_images.npy",
+            "images differ from the test images at test_indices.npy",
+        )?;
+    }
+    if !test_labels.equal(&labels.to_device(Device::Cpu)) {
+        bad(
+            "labels.npy",
+            "labels differ from the test labels at test_indices.npy",
+        )?;
+    }
+    Ok(())
+}
+
 /// Reads the FGSM folder and checks it against itself, against the test set it claims
 /// to come from, and against the baseline model it claims to be made from.
 pub fn load_fgsm(dir: &Path, test: &Split, baseline: &SetModel, device: Device) -> Result<FgsmSet> {
@@ -101,38 +137,13 @@ pub fn load_fgsm(dir: &Path, test: &Split, baseline: &SetModel, device: Device) 
     let n = labels.size()[0];
     let image = [n, 28, 28];
     let sources = read_checked(dir, "source_images.npy", Kind::Float, &image)?;
-    let indices = read_checked(dir, "test_indices.npy", Kind::Int64, &[n])?;
     let signs = read_checked(dir, "signed_grads.npy", Kind::Float, &image)?;
     let threshold = read_checked(dir, "eps_threshold.npy", Kind::Float, &[n])?;
     let adv = read_checked(dir, "adv_images.npy", Kind::Float, &image)?;
 
     let bad =
         |name: &str, what: &str| -> Result<()> { bail!("{}: {what}", dir.join(name).display()) };
-    let (lo, hi) = (
-        indices.min().int64_value(&[]),
-        indices.max().int64_value(&[]),
-    );
-    if lo < 0 || hi >= test.len() {
-        bad("test_indices.npy", "indices outside the test set")?;
-    }
-    let test_images = test
-        .images
-        .to_device(Device::Cpu)
-        .view([-1, 28, 28])
-        .index_select(0, &indices);
-    let test_labels = test.labels.to_device(Device::Cpu).index_select(0, &indices);
-    if !test_images.equal(&sources) {
-        bad(
-            "source_images.npy",
-            "images differ from the test images at test_indices.npy",
-        )?;
-    }
-    if !test_labels.equal(&labels) {
-        bad(
-            "labels.npy",
-            "labels differ from the test labels at test_indices.npy",
-        )?;
-    }
+    check_sources(dir, &sources, &labels, test)?;
     if !all(&signs.abs().eq(1.0).logical_or(&signs.eq(0.0))) {
         bad("signed_grads.npy", "values other than -1, 0 and 1")?;
     }

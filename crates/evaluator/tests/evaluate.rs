@@ -1,5 +1,5 @@
-//! The evaluator binary on a tiny synthetic set: the CSVs' shapes and sums, counts
-//! checked against an independent recount, the .npy through numpy, and bad input.
+//! The evaluator binary on a tiny synthetic set: the CSVs' shapes, every count
+//! checked against a recount from this test's own forward pass, the .npy through numpy, and bad input.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -65,6 +65,24 @@ fn int(s: &str) -> i64 {
     s.parse().unwrap()
 }
 
+/// [correct, misclassified, unclassified] of predicted classes against labels, one
+/// image at a time.
+fn recount(classes: &[i64], labels: &[i64]) -> [i64; 3] {
+    assert_eq!(classes.len(), labels.len());
+    let mut counts = [0; 3];
+    for (&c, &l) in classes.iter().zip(labels) {
+        assert!((0..=9).contains(&l), "label {l}");
+        let outcome = match c {
+            _ if c == l => 0,
+            10 => 2,
+            0..=9 => 1,
+            _ => panic!("class {c} out of range"),
+        };
+        counts[outcome] += 1;
+    }
+    counts
+}
+
 fn numpy_python() -> Option<PathBuf> {
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
     let candidates = [
@@ -127,35 +145,54 @@ fn scores_a_tiny_set() {
         "model,n,correct,misclassified,unclassified",
     );
     assert_eq!(thr.iter().map(|r| r[0].clone()).collect::<Vec<_>>(), names);
-    for r in &thr {
-        assert_eq!(int(&r[1]), n);
-        assert_eq!(int(&r[2]) + int(&r[3]) + int(&r[4]), n, "{r:?}");
-    }
     assert_eq!(
         int(&thr[0][2]),
         0,
         "the baseline gets a threshold image right"
     );
 
-    // The predictions file agrees with the counts.
+    // An independent recount: each model run here on the threshold images, and its
+    // classes counted image by image against the labels; the saved predictions must
+    // be this forward pass's classes and top probabilities.
+    let fgsm_dir = set.fgsm_dir();
+    let adv_images = npy::read(&fgsm_dir.join("adv_images.npy")).unwrap();
+    let labels: Vec<i64> =
+        Vec::try_from(&npy::read(&fgsm_dir.join("labels.npy")).unwrap()).unwrap();
     let pred = npy::read(&eval.join("threshold_predictions.npy")).unwrap();
     assert_eq!((pred.kind(), pred.size()), (Kind::Float, vec![8, n, 2]));
-    let labels = npy::read(&set.fgsm_dir().join("labels.npy")).unwrap();
-    for (i, r) in thr.iter().enumerate() {
-        let class = pred.get(i as i64).select(1, 0).to_kind(Kind::Int64);
-        let prob = pred.get(i as i64).select(1, 1);
+    let models: Vec<LoadedModel> = Variant::all()
+        .iter()
+        .map(|v| LoadedModel::load(&set.model(v), Device::Cpu).unwrap())
+        .collect();
+    for (i, (r, m)) in thr.iter().zip(&models).enumerate() {
+        let logits = m.logits(&adv_images);
+        let class: Vec<i64> = Vec::try_from(&logits.argmax(1, false)).unwrap();
+        let top: Vec<f64> = Vec::try_from(
+            &logits
+                .to_kind(Kind::Double)
+                .softmax(1, Kind::Double)
+                .amax(1, false),
+        )
+        .unwrap();
+        let saved = pred.get(i as i64);
+        let saved_class: Vec<f32> = Vec::try_from(&saved.select(1, 0)).unwrap();
+        let saved_prob: Vec<f32> = Vec::try_from(&saved.select(1, 1)).unwrap();
+        assert_eq!(int(&r[1]), n);
         assert_eq!(
-            prob.gt(0.0)
-                .logical_and(&prob.le(1.0))
-                .all()
-                .int64_value(&[]),
-            1
+            recount(&class, &labels),
+            [2, 3, 4].map(|c| int(&r[c])),
+            "{r:?}"
         );
-        assert_eq!(
-            class.eq_tensor(&labels).sum(Kind::Int64).int64_value(&[]),
-            int(&r[2])
-        );
-        assert_eq!(class.eq(10).sum(Kind::Int64).int64_value(&[]), int(&r[4]));
+        for k in 0..n as usize {
+            assert_eq!(saved_class[k], class[k] as f32, "{} image {k}", r[0]);
+            assert!(
+                (f64::from(saved_prob[k]) - top[k]).abs() < 1e-5,
+                "{} image {k}: saved probability {} vs {}",
+                r[0],
+                saved_prob[k],
+                top[k]
+            );
+        }
     }
 
     let sweep = rows(
@@ -163,8 +200,21 @@ fn scores_a_tiny_set() {
         "model,eps,n,correct,misclassified,unclassified",
     );
     assert_eq!(sweep.len(), 8 * 51);
-    for r in &sweep {
-        assert_eq!(int(&r[3]) + int(&r[4]) + int(&r[5]), n, "{r:?}");
+    // Each row recounted from this test's own forward pass on clip(source + eps * sign).
+    let sources = npy::read(&fgsm_dir.join("source_images.npy")).unwrap();
+    let signs = npy::read(&fgsm_dir.join("signed_grads.npy")).unwrap();
+    for (row, r) in sweep.iter().enumerate() {
+        let m = &models[row / 51];
+        assert_eq!(r[0], names[row / 51]);
+        let eps: f32 = r[1].parse().unwrap();
+        let images = nullclass::fgsm::perturb_all(&sources, &signs, eps);
+        let class: Vec<i64> = Vec::try_from(&m.logits(&images).argmax(1, false)).unwrap();
+        assert_eq!(int(&r[2]), n);
+        assert_eq!(
+            recount(&class, &labels),
+            [3, 4, 5].map(|c| int(&r[c])),
+            "{r:?}"
+        );
     }
     assert_eq!(
         sweep[0][..4],

@@ -154,6 +154,27 @@ fn a_changed_model_is_refused() {
 }
 
 #[test]
+fn sources_that_are_not_the_test_images_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    synthetic::write_set(tmp.path(), 7, 48, 7).unwrap();
+    attack(tmp.path(), 7, 6);
+    let set = SetDir::new(tmp.path(), 7);
+    let sources = set.robust_dir().join("source_images.npy");
+    let images = nullclass::npy::read(&sources).unwrap();
+    // One pixel of one source moved: no longer the test image its index names.
+    let moved = images.copy();
+    let _ = moved.get(2).get(14).get(14).fill_(0.5);
+    assert!(!moved.equal(&images));
+    nullclass::npy::write(&sources, &moved).unwrap();
+    let err = format!("{:#}", evaluate(tmp.path(), 7).unwrap_err());
+    assert!(
+        err.contains("source_images.npy") && err.contains("differ from the test images"),
+        "{err}"
+    );
+    assert!(!set.eval_dir().join(robust::META_FILE).exists());
+}
+
+#[test]
 fn tau_rejects_the_requested_share_within_one_image() {
     // Distinct confidences, plus a block of saturated 1.0s as a trained model gives.
     let n = 997;
