@@ -8,6 +8,12 @@ use flag_walk::{names, subcommands, Flag, Walk};
 
 const BIN: &str = env!("CARGO_BIN_EXE_adversary-gen");
 
+/// How many consecutive sets one process runs.
+const SETS: Flag = Flag {
+    name: "--sets",
+    bad: &["0", "-1", "1001"],
+    good: "2",
+};
 const SEED: Flag = Flag {
     name: "--seed",
     bad: &["-1", "1000000001", "1.5"],
@@ -50,6 +56,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         required: required.clone(),
         numeric: &[
             SEED,
+            SETS,
             N,
             Flag {
                 name: "--batch",
@@ -77,7 +84,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
             },
             THREADS,
         ],
-        other: &["--artifacts", "--device"],
+        other: &["--artifacts", "--device", "--tf32"],
     }
     .check();
 
@@ -87,6 +94,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         required,
         numeric: &[
             SEED,
+            SETS,
             N,
             radius("--eps-step"),
             radius("--eps-max"),
@@ -105,7 +113,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
             CHUNK,
             THREADS,
         ],
-        other: &["--artifacts", "--device"],
+        other: &["--artifacts", "--device", "--tf32"],
     }
     .check();
 }

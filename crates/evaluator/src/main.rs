@@ -18,7 +18,7 @@ struct Sets<C: Args> {
     /// Score sets --seed, --seed + 1, ..., --seed + N - 1 in this one process (the
     /// device and the test set are set up once); each set's files are the same as
     /// from its own run.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<u64>(1..=1000))]
     sets: u64,
 }
 

@@ -8,6 +8,12 @@ use flag_walk::{names, subcommands, Flag, Walk};
 
 const BIN: &str = env!("CARGO_BIN_EXE_evaluator");
 
+/// How many consecutive sets one process runs.
+const SETS: Flag = Flag {
+    name: "--sets",
+    bad: &["0", "-1", "1001"],
+    good: "2",
+};
 const SEED: Flag = Flag {
     name: "--seed",
     bad: &["-1", "1000000001", "1.5"],
@@ -37,6 +43,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         required: required.clone(),
         numeric: &[
             SEED,
+            SETS,
             CHUNK,
             Flag {
                 name: "--eps-step",
@@ -55,7 +62,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
             },
             THREADS,
         ],
-        other: &["--artifacts", "--device"],
+        other: &["--artifacts", "--device", "--tf32"],
     }
     .check();
 
@@ -63,8 +70,8 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         bin: BIN,
         sub: Some("robust"),
         required,
-        numeric: &[SEED, CHUNK, THREADS],
-        other: &["--artifacts", "--device"],
+        numeric: &[SEED, SETS, CHUNK, THREADS],
+        other: &["--artifacts", "--device", "--tf32"],
     }
     .check();
 }

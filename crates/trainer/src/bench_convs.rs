@@ -14,22 +14,22 @@ use tch::{Device, Kind, Tensor};
 #[derive(Args, Debug, Clone)]
 pub struct Config {
     /// Stack sizes K to time, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "8,240")]
+    #[arg(long, value_delimiter = ',', default_value = "8,240", value_parser = nullclass::flag_ranges::int::<i64>(1..=4096))]
     pub models: Vec<i64>,
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = 32, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::flag_ranges::MAX_SAMPLES))]
     pub batch: i64,
     /// Timed repetitions per cell (after one untimed warm-up).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 3, value_parser = nullclass::flag_ranges::int::<usize>(1..=10_000))]
     pub reps: usize,
     /// Skip cells whose tensors would exceed this many GiB (im2col of conv2 at
     /// K = 240 needs about 10).
-    #[arg(long, default_value_t = 4.0)]
+    #[arg(long, default_value_t = 4.0, value_parser = nullclass::flag_ranges::positive)]
     pub max_gib: f64,
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
     /// Torch intra-op threads (torch's default when absent).
-    #[arg(long)]
+    #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
     /// TF32 for float32 convolutions on a GPU: on (what training uses) or off.
     #[arg(long, default_value = "on")]

@@ -105,7 +105,7 @@ pub struct Config {
     #[arg(long, value_enum, default_value_t = Keep::TrainLoss)]
     pub keep: Keep,
     /// Probe grid points per axis, at spacing 1/grid from 0 (published: 48).
-    #[arg(long, default_value_t = GRID)]
+    #[arg(long, default_value_t = GRID, value_parser = nullclass::flag_ranges::int::<i64>(1..=256))]
     pub grid: i64,
     /// Torch seed base; the variant's seed is seed * 100 + (0 base, 1 null).
     #[arg(long, default_value_t = 0, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]

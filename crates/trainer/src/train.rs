@@ -133,7 +133,7 @@ pub struct Settings {
     /// Read the training loss and accuracy back from the device every this many
     /// steps (and at each epoch's end) for the progress line and the divergence
     /// check; the steps in between never wait on the host.
-    #[arg(long, default_value_t = 500)]
+    #[arg(long, default_value_t = 500, value_parser = nullclass::flag_ranges::int::<usize>(1..=1_000_000))]
     pub sync_every: usize,
 }
 

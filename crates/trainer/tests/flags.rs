@@ -30,7 +30,7 @@ const NULL_PROB: Flag = Flag {
 };
 
 /// The flags `train` and `train-set` share.
-const SETTINGS: [Flag; 8] = [
+const SETTINGS: [Flag; 9] = [
     Flag {
         name: "--epochs",
         bad: &["0", "-1", "100001"],
@@ -59,8 +59,20 @@ const SETTINGS: [Flag; 8] = [
         good: "1",
     },
     THREADS,
+    Flag {
+        name: "--sync-every",
+        bad: &["0", "-1", "1000001"],
+        good: "50",
+    },
 ];
-const SETTINGS_OTHER: [&str; 4] = ["--artifacts", "--validation", "--device", "--precision"];
+const SETTINGS_OTHER: [&str; 6] = [
+    "--artifacts",
+    "--validation",
+    "--device",
+    "--precision",
+    "--tf32",
+    "--validation-nulls",
+];
 
 #[test]
 fn every_numeric_flag_rejects_values_out_of_range() {
@@ -69,7 +81,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
     let out = dir.path().join("out").display().to_string();
     assert_eq!(
         subcommands(BIN),
-        names(&["nulls", "ramp", "train", "train-set"])
+        names(&["bench-convs", "nulls", "ramp", "train", "train-set"])
     );
 
     let mut train = vec![SEED];
@@ -97,7 +109,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         },
     ];
     train_set.extend(SETTINGS);
-    let other: Vec<&str> = ["--variants", "--convs"]
+    let other: Vec<&str> = ["--variants", "--convs", "--depends-on"]
         .into_iter()
         .chain(SETTINGS_OTHER)
         .collect();
@@ -126,6 +138,11 @@ fn every_numeric_flag_rejects_values_out_of_range() {
                 good: "5",
             },
             Flag {
+                name: "--batch",
+                bad: &["0", "-1", "10000001"],
+                good: "32",
+            },
+            Flag {
                 name: "--tile",
                 bad: &["0", "3", "-1", "15"],
                 good: "7",
@@ -138,7 +155,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
     Walk {
         bin: BIN,
         sub: Some("ramp"),
-        required: vec![("--variant", "base".into()), ("--artifacts", root)],
+        required: vec![("--variant", "base".into()), ("--artifacts", root.clone())],
         numeric: &[
             Flag {
                 name: "--epochs",
@@ -163,9 +180,52 @@ fn every_numeric_flag_rejects_values_out_of_range() {
                 bad: &["0", "-1", "10000001"],
                 good: "1",
             },
+            Flag {
+                name: "--grid",
+                bad: &["0", "-1", "257"],
+                good: "48",
+            },
             THREADS,
         ],
-        other: &["--artifacts", "--variant", "--device"],
+        other: &[
+            "--artifacts",
+            "--variant",
+            "--device",
+            "--tf32",
+            "--start",
+            "--keep",
+        ],
+    }
+    .check();
+
+    Walk {
+        bin: BIN,
+        sub: Some("bench-convs"),
+        required: vec![("--device", "cpu".into())],
+        numeric: &[
+            Flag {
+                name: "--models",
+                bad: &["0", "-1", "4097"],
+                good: "1",
+            },
+            Flag {
+                name: "--batch",
+                bad: &["0", "-1", "10000001"],
+                good: "1",
+            },
+            Flag {
+                name: "--reps",
+                bad: &["0", "-1", "10001"],
+                good: "1",
+            },
+            Flag {
+                name: "--max-gib",
+                bad: &["0", "-1", "inf"],
+                good: "0.5",
+            },
+            THREADS,
+        ],
+        other: &["--device", "--tf32"],
     }
     .check();
 }
