@@ -2,8 +2,9 @@
 //! recomputed here from the checkpoint on a validation set rebuilt from the same
 //! streams, is the history's minimum, and `<v>.last.safetensors` gives the last epoch's.
 //!
-//! The validation set here is the fixed one (the same nulls every epoch), the
-//! trainer's behaviour on this branch. Needs the prepared MNIST, as tests/train.rs.
+//! The run uses `--validation-nulls fixed` (the same nulls every epoch), so that one
+//! rebuilt set serves every epoch; the fresh passes are tested in tests/train_set.rs.
+//! Needs the prepared MNIST, as tests/train.rs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,6 +79,8 @@ fn the_kept_checkpoint_is_the_best_epoch() {
             &BATCH.to_string(),
             "--val-limit",
             &VAL_ITEMS.to_string(),
+            "--validation-nulls",
+            "fixed",
         ])
         .output()
         .unwrap();
