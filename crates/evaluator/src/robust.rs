@@ -283,7 +283,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let models = inputs::load_set_models(&set, device)?;
     let test = &session.test;
     let adv = load_robust(&set.robust_dir(), &models, device)?;
-    inputs::check_sources(&adv.dir, &adv.sources, &adv.labels, &test)?;
+    inputs::check_sources(&adv.dir, &adv.sources, &adv.labels, test)?;
     let n = adv.labels.size()[0];
     let image = [n, 28, 28];
 

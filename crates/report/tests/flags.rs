@@ -4,7 +4,7 @@
 #[path = "../../../tests/support/flag_walk.rs"]
 mod flag_walk;
 
-use flag_walk::{names, subcommands, Flag, Walk};
+use flag_walk::{names, subcommands, Walk};
 
 const BIN: &str = env!("CARGO_BIN_EXE_report");
 
