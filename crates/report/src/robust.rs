@@ -26,6 +26,16 @@ pub const MARGIN_FILE: &str = "eval/fgsm_margin.csv";
 /// Optional: the gradient-masking check (images with an all-zero input gradient).
 pub const GRADIENT_FILE: &str = "eval/gradients.csv";
 const GRADIENT_HEADER: [&str; 5] = ["attack", "model", "eps", "n", "zero_gradient"];
+/// Optional: robust error with rejection per model and radius.
+pub const ROBUST_ERROR_FILE: &str = "eval/robust_error.csv";
+pub const ROBUST_ERROR_HEADER: [&str; 6] = [
+    "model",
+    "eps",
+    "n",
+    "clean_errors",
+    "robust_errors",
+    "rejects",
+];
 /// Written last by `evaluator robust`, after it removed the old one: CSVs without it
 /// may be half-written or left from an older run.
 pub const META_FILE: &str = "eval/robust_meta.json";
@@ -61,11 +71,14 @@ pub const MARGIN_HEADER: [&str; 7] = [
 
 /// The attacks the report knows, in the order of its tables and legends; any other
 /// attack name is kept and listed after these.
-pub const KNOWN_ATTACKS: [&str; 4] = [
+pub const KNOWN_ATTACKS: [&str; 7] = [
     "fgsm-transfer",
     "pgd-transfer",
     "pgd-adaptive",
     "fgsm-adaptive",
+    "apgd",
+    "square",
+    "worst-case",
 ];
 
 /// Prefix of a confidence-rejection baseline's name: `reject-<null model>`.
@@ -178,6 +191,31 @@ impl Attacks {
     }
 }
 
+/// One row of robust_error.csv: of `n` sources, `clean_errors` misclassified or
+/// rejected when clean, `robust_errors` those or broken (accepted as a wrong digit)
+/// somewhere in the ball; `rejects` is what rejection means for the model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RobustError {
+    pub model: String,
+    pub eps: f64,
+    pub n: u64,
+    pub clean_errors: u64,
+    pub robust_errors: u64,
+    pub rejects: String,
+}
+
+fn read_robust_error(path: &Path) -> Result<Vec<RobustError>> {
+    let rows = read_csv::<RobustError>(path, &ROBUST_ERROR_HEADER)?;
+    for (line, r) in &rows {
+        ensure!(
+            r.n > 0 && r.clean_errors <= r.robust_errors && r.robust_errors <= r.n,
+            "{}: row {line}: need clean_errors <= robust_errors <= n > 0",
+            path.display()
+        );
+    }
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
 /// What one set holds of the robustness outputs.
 #[derive(Debug, Clone, Default)]
 pub struct Robust {
@@ -185,6 +223,7 @@ pub struct Robust {
     /// Per model that has a row, in `Variant::ALL` order.
     pub margin: Option<Vec<Margin>>,
     pub gradients: Option<Vec<ZeroGradient>>,
+    pub robust_error: Option<Vec<RobustError>>,
     /// Files that are there but could not be used, each with why.
     pub problems: Vec<String>,
 }
@@ -231,6 +270,12 @@ pub fn read(dir: &Path) -> Robust {
     if has(MARGIN_FILE) {
         match read_margin(&dir.join(MARGIN_FILE)) {
             Ok(m) => robust.margin = Some(m),
+            Err(e) => robust.problems.push(format!("{e:#}")),
+        }
+    }
+    if has(ROBUST_ERROR_FILE) {
+        match read_robust_error(&dir.join(ROBUST_ERROR_FILE)) {
+            Ok(e) => robust.robust_error = Some(e),
             Err(e) => robust.problems.push(format!("{e:#}")),
         }
     }
