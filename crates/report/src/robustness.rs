@@ -424,7 +424,7 @@ fn short(attack: &str) -> &'static str {
     if attack == VERDICT_ATTACK {
         "the worst case over all white-box and black-box attacks"
     } else {
-        "adaptive (white-box) PGD"
+        "adaptive PGD"
     }
 }
 
