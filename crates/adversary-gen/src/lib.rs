@@ -8,10 +8,12 @@
 //! A library as well as a binary so that tests can drive [`acquire`] directly.
 
 pub mod acquire;
+pub mod apgd;
 pub mod losses;
 pub mod output;
 pub mod pgd;
 pub mod robust;
+pub mod square;
 pub mod synthetic;
 
 use std::path::{Path, PathBuf};

@@ -3,6 +3,10 @@
 //! Success for the attacker is a digit other than the true label: landing in the null
 //! class is a failure. [`margin`] is positive exactly when the attack succeeds, so it
 //! is also the yardstick by which the worst case over restarts and targets is kept.
+//!
+//! The merged losses see the null model through the detector-merging wrapper of the
+//! literature: the true label's logit becomes `max(z_y, z_null)` and the null column
+//! is dropped, so that over the 10 merged logits "not the label" means a wrong digit.
 
 use nullclass::model::NULL_CLASS;
 use serde::Serialize;
@@ -20,6 +24,15 @@ pub enum Loss {
     Margin,
     /// `z_t - max_{j != t} z_j` with target digit `t = (y + offset) mod 10`.
     Targeted { offset: i64 },
+    /// Cross-entropy at the label over the merged logits: the loss of APGD-CE run
+    /// through the merging wrapper.
+    MergedCrossEntropy,
+    /// Croce & Hein's difference of logits ratio over the merged logits,
+    /// `-(z'_y - max_{j != y} z'_j) / (z'_pi1 - z'_pi3)`: scale-free, untargeted.
+    Dlr,
+    /// The targeted DLR over the merged logits,
+    /// `-(z'_y - z'_t) / (z'_pi1 - (z'_pi3 + z'_pi4) / 2)`, `t = (y + offset) mod 10`.
+    TargetedDlr { offset: i64 },
 }
 
 impl Loss {
@@ -30,12 +43,68 @@ impl Loss {
                 logits.cross_entropy_loss::<Tensor>(labels, None, Reduction::None, -100, 0.0)
             }
             Loss::Margin => margin(logits, labels),
-            Loss::Targeted { offset } => {
-                let targets = (labels + offset).remainder(10);
-                target_margin(logits, &targets)
+            Loss::Targeted { offset } => target_margin(logits, &target_of(labels, offset)),
+            Loss::MergedCrossEntropy => merged(logits, labels).cross_entropy_loss::<Tensor>(
+                labels,
+                None,
+                Reduction::None,
+                -100,
+                0.0,
+            ),
+            Loss::Dlr => {
+                let z = merged(logits, labels);
+                let (sorted, _) = z.sort(1, true);
+                let label = z.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+                let best_other = without(&z, labels).amax(1, false);
+                let scale = sorted.select(1, 0) - sorted.select(1, 2) + DLR_FLOOR;
+                (best_other - label) / scale
+            }
+            Loss::TargetedDlr { offset } => {
+                targeted_dlr(logits, labels, &target_of(labels, offset))
             }
         }
     }
+
+    /// A short name for logs and meta.json.
+    pub fn name(self) -> String {
+        match self {
+            Loss::CrossEntropy => "ce".into(),
+            Loss::Margin => "margin".into(),
+            Loss::Targeted { offset } => format!("margin-t{offset}"),
+            Loss::MergedCrossEntropy => "merged-ce".into(),
+            Loss::Dlr => "dlr".into(),
+            Loss::TargetedDlr { offset } => format!("dlr-t{offset}"),
+        }
+    }
+}
+
+/// Keeps the DLR denominator away from 0 where the top logits tie (Croce & Hein's 1e-12).
+const DLR_FLOOR: f64 = 1e-12;
+
+/// Target digits `(y + offset) mod 10`.
+fn target_of(labels: &Tensor, offset: i64) -> Tensor {
+    (labels + offset).remainder(10)
+}
+
+/// The targeted DLR over the merged logits for per-image target digits `targets`.
+pub fn targeted_dlr(logits: &Tensor, labels: &Tensor, targets: &Tensor) -> Tensor {
+    let z = merged(logits, labels);
+    let (sorted, _) = z.sort(1, true);
+    let label = z.gather(1, &labels.unsqueeze(1), false).squeeze_dim(1);
+    let target = z.gather(1, &targets.unsqueeze(1), false).squeeze_dim(1);
+    let scale = sorted.select(1, 0) - (sorted.select(1, 2) + sorted.select(1, 3)).g_mul_scalar(0.5)
+        + DLR_FLOOR;
+    (target - label) / scale
+}
+
+/// The 10 merged logits `[B, 10]`: the digits, with the label's replaced by
+/// `max(z_y, z_null)`.
+pub fn merged(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let digits = logits.narrow(1, 0, NULL_CLASS);
+    let index = labels.unsqueeze(1);
+    let label = digits.gather(1, &index, false);
+    let null = logits.narrow(1, NULL_CLASS, 1);
+    digits.scatter(1, &index, &label.maximum(&null))
 }
 
 /// `logits` with the columns in `index` (`[B]`) set to -inf, so a max skips them.
@@ -103,5 +172,28 @@ mod tests {
         c[1] = 2.0;
         let t = Loss::Targeted { offset: 3 }.objective(&logits(&[c]), &Tensor::from_slice(&[8i64]));
         assert_eq!(to_vec(&t), [2.0]);
+    }
+
+    #[test]
+    fn merged_losses_by_hand() {
+        // Label 0 at 1, null at 4 (merged label 4), digit 7 at 3, digit 2 at 2, rest 0.
+        let mut a = [0f32; 11];
+        a[0] = 1.0;
+        a[7] = 3.0;
+        a[2] = 2.0;
+        a[10] = 4.0;
+        let z = logits(&[a]);
+        let y = Tensor::from_slice(&[0i64]);
+        let m = to_vec(&merged(&z, &y));
+        assert_eq!(m, [4.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 3.0, 0.0, 0.0]);
+        // Sorted merged: 4, 3, 2, 0: DLR = -(4 - 3) / (4 - 2).
+        assert_eq!(to_vec(&Loss::Dlr.objective(&z, &y)), [-0.5]);
+        // Target 7 (offset 7): -(4 - 3) / (4 - (2 + 0) / 2).
+        let t = to_vec(&Loss::TargetedDlr { offset: 7 }.objective(&z, &y));
+        assert!((t[0] + 1.0 / 3.0).abs() < 1e-6, "{t:?}");
+        // Merged CE = logsumexp(merged) - 4.
+        let lse = m.iter().map(|v| v.exp()).sum::<f32>().ln();
+        let ce = to_vec(&Loss::MergedCrossEntropy.objective(&z, &y));
+        assert!((ce[0] - (lse - 4.0)).abs() < 1e-5, "{ce:?}");
     }
 }

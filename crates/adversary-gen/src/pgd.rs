@@ -54,12 +54,20 @@ impl PgdResult {
 /// (int64 `[B]`): a counter-based hash of (seed, restart, index, pixel), so an image
 /// gets the same start whatever batch it is in and on any device.
 pub fn start_noise(ids: &Tensor, seed: u64, restart: usize, pixels: i64) -> Tensor {
-    let salt = (mix64(seed ^ ((restart as u64) << 40) ^ 0x7067_6400_0000_0000) as i64) & MASK32;
+    let stream = seed ^ ((restart as u64) << 40) ^ 0x7067_6400_0000_0000;
+    unit_float(&image_bits(ids, stream, pixels))
+        .g_mul_scalar(2.0)
+        .g_sub_scalar(1.0)
+}
+
+/// `count` random 32-bit values per image `[B, count]` (int64 in [0, 2^32)) of the
+/// stream `stream` for the images with test indices `ids`: what every attack's
+/// randomness is drawn from, so that an image's numbers do not depend on its batch.
+pub fn image_bits(ids: &Tensor, stream: u64, count: i64) -> Tensor {
+    let salt = (mix64(stream) as i64) & MASK32;
     let keys = hash32(&(ids.g_mul_scalar(0x2545_F491_i64) + salt).bitwise_and(MASK32));
-    let counters =
-        Tensor::arange(pixels, (Kind::Int64, ids.device())).g_mul_scalar(0x9E37_79B1_i64);
-    let u = hash32(&(keys.view([-1, 1]) + counters.view([1, -1])).bitwise_and(MASK32));
-    unit_float(&u).g_mul_scalar(2.0).g_sub_scalar(1.0)
+    let counters = Tensor::arange(count, (Kind::Int64, ids.device())).g_mul_scalar(0x9E37_79B1_i64);
+    hash32(&(keys.view([-1, 1]) + counters.view([1, -1])).bitwise_and(MASK32))
 }
 
 /// How often a pruning run drops the images it has already broken.

@@ -11,7 +11,9 @@
 //! - `fgsm_transfer_signs.npy`: sign of the baseline's cross-entropy gradient [N,28,28];
 //! - `pgd_transfer.npy` [E,N,28,28]: PGD with cross-entropy on the baseline;
 //! - per model V: `pgd_adaptive_V.npy` [E,N,28,28] (margin loss, then the 9 targeted
-//!   margins, worst case kept), `fgsm_margin_signs_V.npy` [N,28,28],
+//!   margins, worst case kept), `apgd_V.npy` [E,N,28,28] (APGD with the ensemble of
+//!   [`apgd::ensemble`], worst case kept), `square_V.npy` [E,N,28,28] (the Square
+//!   attack on the null-aware margin), `fgsm_margin_signs_V.npy` [N,28,28],
 //!   `fgsm_margin_threshold_V.npy` float32 [N] and `fgsm_margin_status_V.npy` int64 [N]
 //!   (the epsilon-threshold search with the margin-loss sign; status 0 found, 1 no
 //!   wrong digit up to --max-eps, 2 a wrong digit already at epsilon 0).
@@ -30,9 +32,11 @@ use nullclass::session::Session;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
+use crate::apgd::{self, ApgdConfig, ApgdLoss};
 use crate::losses::{margin, Loss};
 use crate::output::{FileEntry, Staged};
 use crate::pgd::{self, PgdConfig};
+use crate::square::{self, SquareConfig};
 use crate::META_FILE;
 
 #[derive(Args, Debug, Clone, Serialize)]
@@ -74,6 +78,23 @@ pub struct Config {
     /// Adaptive PGD without the 9 targeted runs (10x cheaper, weaker).
     #[arg(long)]
     pub no_targeted: bool,
+    /// APGD iterations per run (AutoAttack's n_iter).
+    #[arg(long, default_value_t = 100, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000))]
+    pub apgd_n_iter: usize,
+    /// APGD random starts per loss (n_restarts).
+    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<usize>(1..=1000))]
+    pub apgd_n_restarts: usize,
+    /// APGD-T's targeted DLR runs, at the strongest wrong digits (n_target_classes,
+    /// 0 to 9).
+    #[arg(long, default_value_t = 9, value_parser = nullclass::flag_ranges::int::<usize>(0..=9))]
+    pub apgd_n_target_classes: usize,
+    /// Square attack queries per image (n_queries; 0 skips the attack's queries
+    /// beyond its initialisation).
+    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<usize>(0..=1_000_000))]
+    pub square_n_queries: usize,
+    /// Square attack's initial share of pixels per square (p_init).
+    #[arg(long, default_value_t = 0.8, value_parser = nullclass::flag_ranges::pixel_eps)]
+    pub square_p_init: f64,
     /// Largest epsilon of the margin-FGSM threshold search.
     #[arg(long, default_value_t = 1.0, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub max_eps: f64,
@@ -93,6 +114,24 @@ impl Config {
             steps: self.steps,
             restarts: self.restarts,
             random_start: !self.no_random_start,
+            seed: self.seed,
+        }
+    }
+
+    pub fn apgd(&self, eps: f32) -> ApgdConfig {
+        ApgdConfig {
+            eps,
+            n_iter: self.apgd_n_iter,
+            n_restarts: self.apgd_n_restarts,
+            seed: self.seed,
+        }
+    }
+
+    pub fn square(&self, eps: f32) -> SquareConfig {
+        SquareConfig {
+            eps,
+            n_queries: self.square_n_queries,
+            p_init: self.square_p_init,
             seed: self.seed,
         }
     }
@@ -122,6 +161,18 @@ impl Config {
         }
         if self.restarts < 1 {
             bail!("--restarts must be at least 1");
+        }
+        if self.apgd_n_restarts < 1 {
+            bail!("--apgd-n-restarts must be at least 1");
+        }
+        if self.apgd_n_target_classes > 9 {
+            bail!(
+                "--apgd-n-target-classes {} is more than the 9 wrong digits",
+                self.apgd_n_target_classes
+            );
+        }
+        if !(self.square_p_init > 0.0 && self.square_p_init <= 1.0) {
+            bail!("--square-p-init {} must be in (0, 1]", self.square_p_init);
         }
         if self.eps_max > 1.0 {
             bail!(
@@ -165,6 +216,7 @@ struct Meta<'a> {
     device: String,
     eps: &'a [f32],
     losses_adaptive: Vec<Loss>,
+    losses_apgd: Vec<String>,
     models: Vec<ModelEntry>,
     data_file: String,
     walked: i64,
@@ -202,37 +254,31 @@ fn sources(
     ))
 }
 
-/// PGD over all sources in chunks, for every radius: images `[E,N,1,28,28]` and stats.
-#[allow(clippy::too_many_arguments)]
-fn pgd_sweep(
-    model: &LoadedModel,
+/// One attack's kept worst case on a chunk: images, margins, zero-gradient flags.
+struct Chunk {
+    images: Tensor,
+    margin: Tensor,
+    zero_gradient: Tensor,
+}
+
+/// An attack over all sources in chunks, for every radius: images `[E,N,1,28,28]` and
+/// stats. `attack_chunk(eps, start, len)` attacks sources `start..start + len`.
+fn sweep<F: Fn(f32, i64, i64) -> Chunk>(
     name: &str,
     attack: &'static str,
-    losses: &[Loss],
-    x: &Tensor,
-    y: &Tensor,
-    ids: &Tensor,
-    config: &Config,
+    n: i64,
+    chunk: i64,
     radii: &[f32],
+    attack_chunk: F,
 ) -> (Tensor, Vec<AttackStat>) {
-    let n = x.size()[0];
     let mut per_eps = Vec::new();
     let mut stats = Vec::new();
     for &eps in radii {
         let t0 = Instant::now();
-        let cfg = config.pgd(eps);
         let (mut images, mut successes, mut zero) = (Vec::new(), 0, 0);
-        for s in (0..n).step_by(config.chunk as usize) {
-            let len = config.chunk.min(n - s);
-            let r = pgd::attack(
-                &model.net,
-                &x.narrow(0, s, len),
-                &y.narrow(0, s, len),
-                &ids.narrow(0, s, len),
-                losses,
-                &cfg,
-            );
-            successes += r.successes();
+        for s in (0..n).step_by(chunk as usize) {
+            let r = attack_chunk(eps, s, chunk.min(n - s));
+            successes += r.margin.gt(0.0).sum(Kind::Int64).int64_value(&[]);
             zero += r.zero_gradient.sum(Kind::Int64).int64_value(&[]);
             images.push(r.images);
         }
@@ -252,6 +298,43 @@ fn pgd_sweep(
         per_eps.push(Tensor::cat(&images, 0));
     }
     (Tensor::stack(&per_eps, 0), stats)
+}
+
+/// The sources `s..s + len` of (images, labels, test indices).
+fn part(t: &(Tensor, Tensor, Tensor), s: i64, len: i64) -> (Tensor, Tensor, Tensor) {
+    (
+        t.0.narrow(0, s, len),
+        t.1.narrow(0, s, len),
+        t.2.narrow(0, s, len),
+    )
+}
+
+/// PGD with `losses` on `model`, every radius.
+fn pgd_sweep(
+    model: &LoadedModel,
+    name: &str,
+    attack: &'static str,
+    losses: &[Loss],
+    src: &(Tensor, Tensor, Tensor),
+    config: &Config,
+    radii: &[f32],
+) -> (Tensor, Vec<AttackStat>) {
+    sweep(
+        name,
+        attack,
+        src.0.size()[0],
+        config.chunk,
+        radii,
+        |eps, s, len| {
+            let (x, y, ids) = part(src, s, len);
+            let r = pgd::attack(&model.net, &x, &y, &ids, losses, &config.pgd(eps));
+            Chunk {
+                images: r.images,
+                margin: r.margin,
+                zero_gradient: r.zero_gradient,
+            }
+        },
+    )
 }
 
 /// One set, in a process of its own.
@@ -287,6 +370,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let (data_file, test) = (&session.data_file, &session.test);
     let (x, y, ids, walked, skipped_wrong) =
         sources(&models[0].model, test, config.n, config.chunk)?;
+    let src = (x.shallow_clone(), y.shallow_clone(), ids.shallow_clone());
     let n = config.n;
     let side = [n, 28, 28];
     let sweep_side = [radii.len() as i64, n, 28, 28];
@@ -305,34 +389,46 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
         "base",
         "pgd-transfer",
         &[Loss::CrossEntropy],
-        &x,
-        &y,
-        &ids,
+        &src,
         config,
         &radii,
     );
     out.npy("pgd_transfer.npy", &images.view(sweep_side))?;
 
     let losses = pgd::adaptive_losses(!config.no_targeted);
+    let apgd_losses = apgd::ensemble(config.apgd_n_target_classes);
     let mut fgsm_margin = Vec::new();
     for m in &models {
         let (name, model) = (&m.name, &m.model);
-        let (images, stats) = pgd_sweep(
-            model,
-            name,
-            "pgd-adaptive",
-            &losses,
-            &x,
-            &y,
-            &ids,
-            config,
-            &radii,
-        );
+        let (images, stats) = pgd_sweep(model, name, "pgd-adaptive", &losses, &src, config, &radii);
         attacks.extend(stats);
         out.npy(
             &format!("pgd_adaptive_{name}.npy"),
             &images.view(sweep_side),
         )?;
+        let (images, stats) = sweep(name, "apgd", n, config.chunk, &radii, |eps, s, len| {
+            let (x, y, ids) = part(&src, s, len);
+            let r = apgd::attack(&model.net, &x, &y, &ids, &apgd_losses, &config.apgd(eps));
+            Chunk {
+                images: r.images,
+                margin: r.margin,
+                zero_gradient: r.zero_gradient,
+            }
+        });
+        attacks.extend(stats);
+        out.npy(&format!("apgd_{name}.npy"), &images.view(sweep_side))?;
+        let (images, stats) = sweep(name, "square", n, config.chunk, &radii, |eps, s, len| {
+            let (x, y, ids) = part(&src, s, len);
+            let r = square::attack(&model.net, &x, &y, &ids, &config.square(eps));
+            Chunk {
+                images: r.images,
+                margin: r.margin,
+                // Square never asks for a gradient.
+                zero_gradient: Tensor::zeros([len], (Kind::Bool, x.device())),
+            }
+        });
+        attacks.extend(stats);
+        out.npy(&format!("square_{name}.npy"), &images.view(sweep_side))?;
 
         let grads = fgsm::chunked_gradient(&model.net, &x, &y, config.chunk, margin);
         let zero_gradient = grads
@@ -370,6 +466,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
         device: device_name(device),
         eps: &radii,
         losses_adaptive: losses,
+        losses_apgd: apgd_losses.iter().map(|l: &ApgdLoss| l.name()).collect(),
         models: models.iter().map(SetModel::entry).collect(),
         data_file: data_file.display().to_string(),
         walked,

@@ -109,6 +109,27 @@ fn every_numeric_flag_rejects_values_out_of_range() {
                 bad: &["0", "-1", "10001"],
                 good: "2",
             },
+            Flag {
+                name: "--apgd-n-iter",
+                bad: &["0", "-1", "100001"],
+                good: "10",
+            },
+            Flag {
+                name: "--apgd-n-restarts",
+                bad: &["0", "-1", "1001"],
+                good: "2",
+            },
+            Flag {
+                name: "--apgd-n-target-classes",
+                bad: &["-1", "10"],
+                good: "0",
+            },
+            Flag {
+                name: "--square-n-queries",
+                bad: &["-1", "1000001"],
+                good: "0",
+            },
+            radius("--square-p-init"),
             radius("--max-eps"),
             CHUNK,
             THREADS,

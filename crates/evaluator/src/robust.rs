@@ -7,10 +7,22 @@
 //! - `robust.csv` (`attack,model,eps,n,correct,misclassified,unclassified`): attacks
 //!   `fgsm-transfer`, `pgd-transfer` (images made on the baseline, scored by every
 //!   model), `pgd-adaptive`, `fgsm-adaptive` (each model scored on images made against
-//!   itself); eps 0 rows are the clean source images. Models are the 8 of the set and
+//!   itself), `apgd`, `square` (the same, for APGD and the Square attack) and
+//!   `worst-case`: per image, the worst outcome over all six attacks at that radius
+//!   (a wrong digit if any attack's image is one, else null if any is null or
+//!   rejected, else correct); eps 0 rows are the clean source images. Models are the 8 of the set and
 //!   `reject-V`: the baseline rejecting inputs whose top softmax probability is below
 //!   a tau that matches null model V's clean null rate. Under adaptive attacks
 //!   `reject-V` is scored on the baseline's own adaptive images.
+//! - `robust_error.csv` (`model,eps,n,clean_errors,robust_errors,rejects`): robust
+//!   error with rejection (Sheikholeslami et al. 2021; Tramer 2022): a source counts
+//!   as an error if the clean image is misclassified or rejected, or if the worst
+//!   case at that radius is accepted as a wrong digit. `rejects` says what rejection
+//!   is: `null` (the null class), `p<TAU` (the baseline's top probability below tau)
+//!   or `none` (the baseline). Beside the 7 rejectors of robust.csv it has
+//!   `reject-99`: tau set so that 99 % of the correctly classified clean test images
+//!   are kept. The sources are test images the baseline classifies correctly, so the
+//!   baseline's clean error on them is 0 by selection.
 //! - `rejection.csv` (`model,matches,target_null_rate,tau,clean_reject_rate,n_test`).
 //! - `fgsm_margin.csv` (`model,n,found,no_flip,wrong_clean,median_threshold,share_below_0_4`).
 //! - `gradients.csv` (`attack,model,eps,n,zero_gradient`): images whose input
@@ -39,6 +51,17 @@ pub const META_FILE: &str = "robust_meta.json";
 pub const ROBUST_HEADER: &str = "attack,model,eps,n,correct,misclassified,unclassified";
 pub const REJECTION_HEADER: &str = "model,matches,target_null_rate,tau,clean_reject_rate,n_test";
 pub const GRADIENT_HEADER: &str = "attack,model,eps,n,zero_gradient";
+pub const ROBUST_ERROR_HEADER: &str = "model,eps,n,clean_errors,robust_errors,rejects";
+/// The operating point of the extra rejector: this share of the correctly classified
+/// clean test images is kept.
+pub const KEEP_CORRECT: f64 = 0.99;
+pub const KEEP_CORRECT_NAME: &str = "reject-99";
+/// Attacks each model faces on images made against itself, with their file prefix.
+const ADAPTIVE_FILES: [(&str, &str); 3] = [
+    ("pgd-adaptive", "pgd_adaptive"),
+    ("apgd", "apgd"),
+    ("square", "square"),
+];
 pub const MARGIN_HEADER: &str =
     "model,n,found,no_flip,wrong_clean,median_threshold,share_below_0_4";
 
@@ -165,29 +188,69 @@ struct Meta<'a> {
     n: i64,
     eps: Vec<f32>,
     rejection: &'a [Rejector],
+    /// Scored in robust_error.csv only.
+    rejection_extra: &'a [Rejector],
     wall_seconds: f64,
 }
 
-/// The CSV rows of one attack at one eps: every model, then every rejection baseline.
+/// The worst outcome per image so far: a wrong digit beats null (or rejected), which
+/// beats correct.
+fn worse(old: &Tensor, new: &Tensor, labels: &Tensor) -> Tensor {
+    let wrong = |p: &Tensor| p.ne_tensor(labels).logical_and(&p.ne(NULL_CLASS));
+    let pick_new = wrong(new)
+        .logical_and(&wrong(old).logical_not())
+        .logical_or(&new.eq(NULL_CLASS).logical_and(&old.eq_tensor(labels)));
+    new.where_self(&pick_new, old)
+}
+
+/// The CSV rows of one attack at one eps: every model, then every rejection baseline;
+/// and each model's worst prediction per image over the attacks, per eps.
 struct Scorer<'a> {
     models: &'a [SetModel],
     rejectors: &'a [Rejector],
+    /// Rejection baselines scored for the worst case and robust error only.
+    extra: &'a [Rejector],
     labels: &'a Tensor,
     chunk: i64,
     rows: Vec<String>,
+    worst: Vec<(String, u32, Tensor)>,
 }
 
 impl Scorer<'_> {
-    fn row(&mut self, attack: &str, model: &str, eps: f32, c: &Outcomes) {
+    fn row(&mut self, attack: &str, model: &str, eps: f32, pred: &Tensor) {
+        let c = Outcomes::of(pred, self.labels);
         self.rows
-            .push(format!("{attack},{}", scores::sweep_row(model, eps, c)));
+            .push(format!("{attack},{}", scores::sweep_row(model, eps, &c)));
+        self.record(model, eps, pred);
+    }
+
+    fn record(&mut self, model: &str, eps: f32, pred: &Tensor) {
+        let key = eps.to_bits();
+        match self
+            .worst
+            .iter_mut()
+            .find(|(m, e, _)| m == model && *e == key)
+        {
+            Some(w) => w.2 = worse(&w.2, pred, self.labels),
+            None => self
+                .worst
+                .push((model.to_string(), key, pred.shallow_clone())),
+        }
+    }
+
+    fn worst_of(&self, model: &str, eps: f32) -> Option<&Tensor> {
+        let key = eps.to_bits();
+        self.worst
+            .iter()
+            .find(|(m, e, _)| m == model && *e == key)
+            .map(|w| &w.2)
     }
 
     /// All models and rejectors on the same images.
     fn transfer(&mut self, attack: &str, eps: f32, images: &Tensor) {
         for m in self.models {
-            let c = Outcomes::of(&m.model.predict(images, self.chunk), self.labels);
-            self.row(attack, &m.name, eps, &c);
+            let pred = m.model.predict(images, self.chunk);
+            self.row(attack, &m.name, eps, &pred);
         }
         let (classes, probs) =
             scores::predict_with_prob(&self.models[0].model, images, self.chunk, Kind::Double);
@@ -196,8 +259,10 @@ impl Scorer<'_> {
 
     fn rejectors_on(&mut self, attack: &str, eps: f32, classes: &Tensor, probs: &Tensor) {
         for r in self.rejectors {
-            let c = Outcomes::of(&reject(classes, probs, r.tau), self.labels);
-            self.row(attack, &r.name, eps, &c);
+            self.row(attack, &r.name, eps, &reject(classes, probs, r.tau));
+        }
+        for r in self.extra {
+            self.record(&r.name, eps, &reject(classes, probs, r.tau));
         }
     }
 
@@ -210,8 +275,8 @@ impl Scorer<'_> {
     ) -> Result<()> {
         for (i, m) in self.models.iter().enumerate() {
             let images = images_of(i)?;
-            let c = Outcomes::of(&m.model.predict(&images, self.chunk), self.labels);
-            self.row(attack, &m.name, eps, &c);
+            let pred = m.model.predict(&images, self.chunk);
+            self.row(attack, &m.name, eps, &pred);
             if i == 0 {
                 let (classes, probs) =
                     scores::predict_with_prob(&m.model, &images, self.chunk, Kind::Double);
@@ -219,6 +284,50 @@ impl Scorer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The `worst-case` rows, and robust_error.csv's rows, over `grid` (0 first).
+    fn worst_case(&mut self, grid: &[f32]) -> Vec<String> {
+        let mut names: Vec<(String, String)> = self
+            .models
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let rule = if i == 0 { "none" } else { "null" };
+                (m.name.clone(), rule.to_string())
+            })
+            .collect();
+        for r in self.rejectors.iter().chain(self.extra) {
+            names.push((r.name.clone(), format!("p<{}", r.tau)));
+        }
+        let n = self.labels.size()[0];
+        let mut error_rows = Vec::new();
+        for &eps in grid {
+            for (k, (name, rule)) in names.iter().enumerate() {
+                let (Some(pred), Some(clean)) =
+                    (self.worst_of(name, eps), self.worst_of(name, 0.0))
+                else {
+                    continue;
+                };
+                let (pred, clean) = (pred.shallow_clone(), clean.shallow_clone());
+                if k < self.models.len() + self.rejectors.len() {
+                    let c = Outcomes::of(&pred, self.labels);
+                    self.rows
+                        .push(format!("worst-case,{}", scores::sweep_row(name, eps, &c)));
+                }
+                let clean_error = clean.ne_tensor(self.labels);
+                let wrong = pred
+                    .ne_tensor(self.labels)
+                    .logical_and(&pred.ne(NULL_CLASS));
+                let count = |t: &Tensor| t.sum(Kind::Int64).int64_value(&[]);
+                error_rows.push(format!(
+                    "{name},{eps:?},{n},{},{},{rule}",
+                    count(&clean_error),
+                    count(&clean_error.logical_or(&wrong))
+                ));
+            }
+        }
+        error_rows
     }
 }
 
@@ -308,13 +417,32 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
             })
         })
         .collect::<Result<Vec<_>>>()?;
+    // The common operating point: 99 % of the correctly classified clean images kept.
+    let (test_classes, _) =
+        scores::predict_with_prob(&models[0].model, &test.images, config.chunk, Kind::Double);
+    let right = test_probs.masked_select(&test_classes.eq_tensor(&test.labels));
+    let tau = tau_for_rate(&right, 1.0 - KEEP_CORRECT)?;
+    let rejected = test_probs.lt(tau).sum(Kind::Int64).int64_value(&[]);
+    let extra = [Rejector {
+        name: KEEP_CORRECT_NAME.to_string(),
+        matches: format!(
+            "{} % of the correct clean images kept",
+            100.0 * KEEP_CORRECT
+        ),
+        target_null_rate: f64::NAN,
+        tau,
+        clean_reject_rate: rejected as f64 / n_test as f64,
+        n_test,
+    }];
 
     let mut scorer = Scorer {
         models: &models,
         rejectors: &rejectors,
+        extra: &extra,
         labels: &adv.labels,
         chunk: config.chunk,
         rows: Vec::new(),
+        worst: Vec::new(),
     };
     let grid: Vec<f32> = std::iter::once(0.0)
         .chain(adv.radii.iter().copied())
@@ -332,16 +460,18 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
         scorer.transfer("pgd-transfer", eps, &x);
     }
     let e = adv.radii.len() as i64;
-    let mut adaptive = Vec::new();
+    let mut adaptive: Vec<Vec<Tensor>> = ADAPTIVE_FILES.iter().map(|_| Vec::new()).collect();
     let mut margin_signs = Vec::new();
     for m in &models {
         let name = &m.name;
-        adaptive.push(read_checked(
-            &adv.dir,
-            &format!("pgd_adaptive_{name}.npy"),
-            Kind::Float,
-            &[e, n, 28, 28],
-        )?);
+        for (files, (_, prefix)) in adaptive.iter_mut().zip(ADAPTIVE_FILES) {
+            files.push(read_checked(
+                &adv.dir,
+                &format!("{prefix}_{name}.npy"),
+                Kind::Float,
+                &[e, n, 28, 28],
+            )?);
+        }
         margin_signs.push(
             read_checked(
                 &adv.dir,
@@ -352,20 +482,23 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
             .to_device(device),
         );
     }
-    for (k, &eps) in grid.iter().enumerate() {
-        scorer.adaptive("pgd-adaptive", eps, |i| {
-            Ok(if k == 0 {
-                adv.sources.shallow_clone()
-            } else {
-                adaptive[i].get(k as i64 - 1).to_device(device)
-            })
-        })?;
+    for (files, (attack, _)) in adaptive.iter().zip(ADAPTIVE_FILES) {
+        for (k, &eps) in grid.iter().enumerate() {
+            scorer.adaptive(attack, eps, |i| {
+                Ok(if k == 0 {
+                    adv.sources.shallow_clone()
+                } else {
+                    files[i].get(k as i64 - 1).to_device(device)
+                })
+            })?;
+        }
     }
     for &eps in &grid {
         scorer.adaptive("fgsm-adaptive", eps, |i| {
             Ok(fgsm::perturb_all(&adv.sources, &margin_signs[i], eps))
         })?;
     }
+    let error_rows = scorer.worst_case(&grid);
 
     let mut margin_rows = Vec::new();
     for m in &models {
@@ -421,6 +554,11 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     )?;
     crate::write_lines(&out.join("fgsm_margin.csv"), MARGIN_HEADER, &margin_rows)?;
     crate::write_lines(
+        &out.join("robust_error.csv"),
+        ROBUST_ERROR_HEADER,
+        &error_rows,
+    )?;
+    crate::write_lines(
         &out.join("gradients.csv"),
         GRADIENT_HEADER,
         &gradient_rows(&adv, n)?,
@@ -437,6 +575,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
         n,
         eps: adv.radii.clone(),
         rejection: &rejectors,
+        rejection_extra: &extra,
         wall_seconds: started.elapsed().as_secs_f64(),
     };
     artifacts::write_json(&meta_path, &meta)?;

@@ -24,6 +24,11 @@ fn attack(root: &Path, seed: u64, n: i64) -> serde_json::Value {
         restarts: 1,
         no_random_start: false,
         no_targeted: false,
+        apgd_n_iter: 5,
+        apgd_n_restarts: 1,
+        apgd_n_target_classes: 2,
+        square_n_queries: 20,
+        square_p_init: 0.8,
         max_eps: 1.0,
         chunk: 500,
         threads: Some(1),
@@ -67,8 +72,8 @@ fn scores_every_attack_model_and_eps() {
     assert!(out.join(robust::META_FILE).exists());
 
     let table = rows(&out.join("robust.csv"), robust::ROBUST_HEADER);
-    // 4 attacks x (0 + 2 radii) x (8 models + 7 rejectors).
-    assert_eq!(table.len(), 4 * 3 * 15);
+    // 7 attacks (the worst case included) x (0 + 2 radii) x (8 models + 7 rejectors).
+    assert_eq!(table.len(), 7 * 3 * 15);
     for r in &table {
         assert_eq!(int(&r[3]), n);
         assert_eq!(int(&r[4]) + int(&r[5]) + int(&r[6]), n, "{r:?}");
@@ -81,12 +86,15 @@ fn scores_every_attack_model_and_eps() {
         r[4..7].iter().map(|s| int(s)).collect()
     };
     // The sources are images the baseline gets right, whatever the attack.
-    for attack in [
+    const ATTACKS: [&str; 6] = [
         "fgsm-transfer",
         "pgd-transfer",
         "pgd-adaptive",
         "fgsm-adaptive",
-    ] {
+        "apgd",
+        "square",
+    ];
+    for attack in ATTACKS.iter().chain(&["worst-case"]) {
         assert_eq!(find(attack, "base", "0.0"), [n, 0, 0]);
         for m in ["u", "usm", "reject-m"] {
             assert_eq!(find(attack, m, "0.0"), find("pgd-transfer", m, "0.0"));
@@ -106,6 +114,45 @@ fn scores_every_attack_model_and_eps() {
         );
     }
 
+    // The worst case breaks every image some attack breaks, and some attack breaks
+    // each image it counts.
+    for m in ["base", "m", "usm", "reject-m"] {
+        for eps in ["0.15", "0.3"] {
+            let worst = find("worst-case", m, eps)[1];
+            let best = ATTACKS.iter().map(|a| find(a, m, eps)[1]).max().unwrap();
+            let total: i64 = ATTACKS.iter().map(|a| find(a, m, eps)[1]).sum();
+            assert!(
+                worst >= best && worst <= total,
+                "{m} {eps}: {worst} vs {best}..{total}"
+            );
+        }
+    }
+    let errors = rows(&out.join("robust_error.csv"), robust::ROBUST_ERROR_HEADER);
+    assert_eq!(errors.len(), 3 * 16);
+    for r in &errors {
+        let (clean, robust) = (int(&r[3]), int(&r[4]));
+        assert_eq!(int(&r[2]), n);
+        assert!(clean <= robust && robust <= n, "{r:?}");
+        if r[1] == "0.0" {
+            assert_eq!(clean, robust, "{r:?}");
+        }
+        if r[0] != robust::KEEP_CORRECT_NAME {
+            // At least the worst case's wrong digits, at most those plus every
+            // clean error.
+            let w = find("worst-case", &r[0], &r[1]);
+            assert!(robust >= w[1] && robust <= w[1] + clean, "{r:?} vs {w:?}");
+            let c = find("worst-case", &r[0], "0.0");
+            assert_eq!(clean, c[1] + c[2], "{r:?}");
+        }
+        let rule = match r[0].as_str() {
+            "base" => "none".to_string(),
+            m if m.starts_with("reject-") => r[5].clone(),
+            _ => "null".to_string(),
+        };
+        assert_eq!(r[5], rule);
+    }
+    assert!(errors.iter().any(|r| r[0] == "base" && r[3] == "0"));
+
     let rejection = rows(&out.join("rejection.csv"), robust::REJECTION_HEADER);
     assert_eq!(rejection.len(), 7);
     for r in &rejection {
@@ -122,8 +169,9 @@ fn scores_every_attack_model_and_eps() {
     }
 
     let gradients = rows(&out.join("gradients.csv"), robust::GRADIENT_HEADER);
-    // 2 radii x (transfer + 8 adaptive) PGD runs, and the 8 margin-FGSM gradients.
-    assert_eq!(gradients.len(), 2 * 9 + 8);
+    // 2 radii x (transfer PGD + 8 x (PGD, APGD, Square)), and the 8 margin-FGSM
+    // gradients.
+    assert_eq!(gradients.len(), 2 * (1 + 8 * 3) + 8);
     for r in &gradients {
         assert!(int(&r[4]) >= 0 && int(&r[4]) <= n, "{r:?}");
     }

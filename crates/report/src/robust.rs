@@ -28,6 +28,16 @@ pub const GRADIENT_FILE: &str = "eval/gradients.csv";
 const GRADIENT_HEADER: [&str; 5] = ["attack", "model", "eps", "n", "zero_gradient"];
 /// adversary-gen robust's record of the attacks' settings (steps, restarts, images).
 pub const ATTACK_META_FILE: &str = "adversarial/robust/meta.json";
+/// Optional: robust error with rejection per model and radius.
+pub const ROBUST_ERROR_FILE: &str = "eval/robust_error.csv";
+pub const ROBUST_ERROR_HEADER: [&str; 6] = [
+    "model",
+    "eps",
+    "n",
+    "clean_errors",
+    "robust_errors",
+    "rejects",
+];
 /// Written last by `evaluator robust`, after it removed the old one: CSVs without it
 /// may be half-written or left from an older run.
 pub const META_FILE: &str = "eval/robust_meta.json";
@@ -63,11 +73,14 @@ pub const MARGIN_HEADER: [&str; 7] = [
 
 /// The attacks the report knows, in the order of its tables and legends; any other
 /// attack name is kept and listed after these.
-pub const KNOWN_ATTACKS: [&str; 4] = [
+pub const KNOWN_ATTACKS: [&str; 7] = [
     "fgsm-transfer",
     "pgd-transfer",
     "pgd-adaptive",
     "fgsm-adaptive",
+    "apgd",
+    "square",
+    "worst-case",
 ];
 
 /// Prefix of a confidence-rejection baseline's name: `reject-<null model>`.
@@ -180,6 +193,31 @@ impl Attacks {
     }
 }
 
+/// One row of robust_error.csv: of `n` sources, `clean_errors` misclassified or
+/// rejected when clean, `robust_errors` those or broken (accepted as a wrong digit)
+/// somewhere in the ball; `rejects` is what rejection means for the model.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RobustError {
+    pub model: String,
+    pub eps: f64,
+    pub n: u64,
+    pub clean_errors: u64,
+    pub robust_errors: u64,
+    pub rejects: String,
+}
+
+fn read_robust_error(path: &Path) -> Result<Vec<RobustError>> {
+    let rows = csv_rows::read::<RobustError>(path, &ROBUST_ERROR_HEADER)?;
+    for (line, r) in &rows {
+        ensure!(
+            r.n > 0 && r.clean_errors <= r.robust_errors && r.robust_errors <= r.n,
+            "{}: row {line}: need clean_errors <= robust_errors <= n > 0",
+            path.display()
+        );
+    }
+    Ok(rows.into_iter().map(|(_, r)| r).collect())
+}
+
 /// What one set holds of the robustness outputs.
 #[derive(Debug, Clone, Default)]
 pub struct Robust {
@@ -189,6 +227,7 @@ pub struct Robust {
     pub gradients: Option<Vec<ZeroGradient>>,
     /// The `config` of adversary-gen robust's meta.json: the attacks' strength.
     pub attack_config: Option<serde_json::Map<String, serde_json::Value>>,
+    pub robust_error: Option<Vec<RobustError>>,
     /// Files that are there but could not be used, each with why.
     pub problems: Vec<String>,
 }
@@ -242,6 +281,12 @@ pub fn read(dir: &Path) -> Robust {
         .ok()
         .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
         .and_then(|v| v.get("config")?.as_object().cloned());
+    if has(ROBUST_ERROR_FILE) {
+        match read_robust_error(&dir.join(ROBUST_ERROR_FILE)) {
+            Ok(e) => robust.robust_error = Some(e),
+            Err(e) => robust.problems.push(format!("{e:#}")),
+        }
+    }
     if has(GRADIENT_FILE) {
         match read_gradients(&dir.join(GRADIENT_FILE)) {
             Ok(g) => robust.gradients = Some(g),

@@ -10,7 +10,7 @@ use plotters::style::text_anchor::{HPos, Pos, VPos};
 use crate::canvas::{legend_row, Area, Swatch, FAMILY, SMALL, TITLE};
 use crate::charts::{bar, new_chart, Axes, Chart};
 use crate::robust::matched_null;
-use crate::robustness::{Robustness, TABLE_ATTACKS, VERDICT_ATTACK};
+use crate::robustness::{Robustness, FIG21_ATTACKS};
 
 pub const FIG20_SIZE: (u32, u32) = (1700, 660);
 pub const FIG21_SIZE: (u32, u32) = (1800, 640);
@@ -70,14 +70,15 @@ fn curve(chart: &mut Chart, band: &[(f64, f64, f64, f64)], model: &str) -> Resul
 /// Figure 20: misclassified percent against epsilon under adaptive PGD; null models
 /// on the left, their rejection baselines on the right, the baseline in both.
 pub fn fig20(root: &Area, r: &Robustness) -> Result<()> {
+    let attack = r.verdict_attack();
     let sets = r
         .attack_sets
         .iter()
-        .filter(|s| s.attacks.scores.iter().any(|x| x.attack == VERDICT_ATTACK))
+        .filter(|s| s.attacks.scores.iter().any(|x| x.attack == attack))
         .count();
     let root = root.titled(
         &format!(
-            "Misclassified images under {VERDICT_ATTACK} (PGD on each model itself): median and 25-75 % band over {sets} set(s)"
+            "Misclassified images under {attack} (attacks on each model itself): median and 25-75 % band over {sets} set(s)"
         ),
         (FAMILY, TITLE - 4),
     )?;
@@ -90,7 +91,7 @@ pub fn fig20(root: &Area, r: &Robustness) -> Result<()> {
         .collect();
     legend_row(&top, (w as i32 / 2, 16), &items)?;
 
-    let eps = r.eps(VERDICT_ATTACK);
+    let eps = r.eps(attack);
     let max = eps.last().copied().filter(|e| *e > 0.0).unwrap_or(1.0);
     let models = r.models();
     let (left, right) = panels.split_horizontally(w / 2);
@@ -125,7 +126,7 @@ pub fn fig20(root: &Area, r: &Robustness) -> Result<()> {
         };
         let mut chart = new_chart(&area, axes)?;
         for model in shown {
-            let band = r.band(VERDICT_ATTACK, model);
+            let band = r.band(attack, model);
             if !band.is_empty() {
                 curve(&mut chart, &band, model)?;
             }
@@ -158,7 +159,7 @@ pub fn fig21(root: &Area, r: &Robustness, eps: f64) -> Result<()> {
         (FAMILY, TITLE - 4),
     )?;
     let names = paired(&r.models());
-    let legend = TABLE_ATTACKS
+    let legend = FIG21_ATTACKS
         .iter()
         .zip(ATTACK_COLOURS)
         .map(|(a, c)| (a.to_string(), Swatch::Box(c)))
@@ -167,7 +168,7 @@ pub fn fig21(root: &Area, r: &Robustness, eps: f64) -> Result<()> {
     let mut chart = new_chart(&root, axes)?;
     let width = 0.26;
     for (i, model) in names.iter().enumerate() {
-        for (a, (attack, c)) in TABLE_ATTACKS.iter().zip(ATTACK_COLOURS).enumerate() {
+        for (a, (attack, c)) in FIG21_ATTACKS.iter().zip(ATTACK_COLOURS).enumerate() {
             let x = i as f64 + (a as f64 - 1.0) * width;
             let m = r.misclassified(attack, model, eps);
             if m.n == 0 {

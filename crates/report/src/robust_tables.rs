@@ -87,6 +87,53 @@ pub fn robustness(r: &Robustness) -> Table {
     }
 }
 
+pub const ROBUST_ERROR_STEM: &str = "robust_error";
+
+/// Robust error with rejection per model and radius (0 and the table's), percent of
+/// the sources, with each model's rejection rule; `None` when no set has the file.
+pub fn robust_error(r: &Robustness) -> Option<Table> {
+    if r.error_sets.is_empty() {
+        return None;
+    }
+    let mut csv = Grid::new(&["model", "rejects", "sets"]);
+    let mut display = Grid::new(&["model", "rejects", "sets"]);
+    let grid: Vec<f64> = std::iter::once(0.0).chain(TABLE_EPS).collect();
+    for eps in &grid {
+        csv.header.extend([
+            format!("robust_error_eps{eps}_mean"),
+            format!("robust_error_eps{eps}_std"),
+        ]);
+        display.header.push(format!("ε {eps} (%)"));
+    }
+    for model in r.error_models() {
+        let cells: Vec<(MeanStd, Option<&str>)> =
+            grid.iter().map(|&e| r.robust_error(&model, e)).collect();
+        let sets = cells.iter().map(|(m, _)| m.n).max().unwrap_or(0);
+        let rule = cells
+            .iter()
+            .find_map(|(_, rule)| *rule)
+            .unwrap_or("n/a")
+            .to_string();
+        let mut row = vec![model.clone(), rule.clone(), sets.to_string()];
+        let mut shown = vec![model.clone(), rule, sets.to_string()];
+        for (m, _) in &cells {
+            row.extend([mean_csv(m), std_text(m.std, 4)]);
+            shown.push(cell(m, 1, sets));
+        }
+        csv.rows.push(row);
+        display.rows.push(shown);
+    }
+    Some(Table {
+        stem: ROBUST_ERROR_STEM,
+        title: format!(
+            "Robust error with rejection (%), mean ± std over {} set(s)",
+            r.error_sets.len()
+        ),
+        csv,
+        display,
+    })
+}
+
 /// FGSM with a margin loss on each model itself: how often a threshold was found,
 /// its median, and the share of images flipped below 0.4.
 pub fn fgsm_margin(r: &Robustness) -> Table {
