@@ -153,7 +153,7 @@ $(STAMPS)/robust.txt: FORCE
 	@echo 'n=$(ROBUST_N) $(ROBUST_FLAGS)' | cmp -s - $@ || echo 'n=$(ROBUST_N) $(ROBUST_FLAGS)' > $@
 
 $(DATA): | $(TOOLS)
-	$(BIN)/dataset-prep --mnist-dir $(MNIST_DIR) --out $(ARTIFACTS) $(THREAD_FLAG)
+	$(BIN)/dataset-prep --mnist-dir $(MNIST_DIR) --out $(ARTIFACTS)
 
 models: $(MODELS)
 attacks: $(ATTACKS)
