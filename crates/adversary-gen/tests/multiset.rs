@@ -75,14 +75,17 @@ fn two_sets_in_one_process_match_two_processes() {
 }
 
 #[test]
-fn sets_must_be_at_least_one() {
+fn sets_must_not_run_past_the_largest_seed() {
     let tmp = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(BIN)
         .args(["fgsm", "--artifacts", tmp.path().to_str().unwrap()])
-        .args(["--seed", "1", "--device", "cpu", "--sets", "0"])
+        .args(["--seed", "999999999", "--device", "cpu", "--sets", "3"])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--sets 0 is out of range"), "{err}");
+    assert!(
+        err.contains("--seed 999999999 with --sets 3 runs past the largest seed"),
+        "{err}"
+    );
 }

@@ -49,8 +49,9 @@ pub fn seeds(first: u64, sets: u64) -> Result<std::ops::Range<u64>> {
     if sets < 1 {
         bail!("--sets {sets} is out of range: it must be at least 1");
     }
+    let largest = crate::flag_ranges::MAX_SEED as u64;
     match first.checked_add(sets) {
-        Some(end) => Ok(first..end),
-        None => bail!("--seed {first} with --sets {sets} runs past the largest seed"),
+        Some(end) if end - 1 <= largest => Ok(first..end),
+        _ => bail!("--seed {first} with --sets {sets} runs past the largest seed, {largest}"),
     }
 }
