@@ -283,8 +283,9 @@ fn writes_the_robust_folder_or_names_what_is_missing() {
     let dir = set.robust_dir();
     let meta: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("meta.json")).unwrap()).unwrap();
-    // 3 radii x (1 transfer + 8 adaptive) attack runs, each with its zero-gradient count.
-    assert_eq!(meta["attacks"].as_array().unwrap().len(), 27);
+    // 3 radii x (1 transfer PGD + 8 adaptive PGD + 8 APGD + 8 Square) attack runs, each
+    // with its zero-gradient count.
+    assert_eq!(meta["attacks"].as_array().unwrap().len(), 3 * (1 + 3 * 8));
     assert_eq!(meta["fgsm_margin"].as_array().unwrap().len(), 8);
     let src = read(&dir, "source_images.npy");
     let eps: Vec<f32> = Vec::try_from(&read(&dir, "eps.npy")).unwrap();

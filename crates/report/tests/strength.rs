@@ -51,9 +51,7 @@ fn demo_settings_give_no_verdict_and_name_what_is_weaker() {
     assert!(md.contains("20 images per set (default 1000)"), "{md}");
     // What was measured is still shown, after the caveat, and never as a pass.
     assert!(md.contains("What they gave: The null-class defense worked in this run."));
-    assert!(md.contains(
-        "What they gave: The mixed-null models' advantage survives adaptive (white-box) PGD."
-    ));
+    assert!(md.contains("What they gave: The mixed-null models' advantage survives adaptive PGD."));
     assert!(!md.contains("✅"), "a weakened verdict is marked as a pass");
 }
 
@@ -75,7 +73,5 @@ fn full_settings_keep_their_verdicts() {
         md.contains("> ✅ **The null-class defense worked in this run.**"),
         "{md}"
     );
-    assert!(
-        md.contains("> ✅ **The mixed-null models' advantage survives adaptive (white-box) PGD.**")
-    );
+    assert!(md.contains("> ✅ **The mixed-null models' advantage survives adaptive PGD.**"));
 }
