@@ -184,36 +184,40 @@ pub fn run(config: &Config) -> Result<Summary> {
 /// data are set up once; each set's files are those its own [`run`] would write.
 /// `done` hears of each set as it is written.
 pub fn run_sets(config: &Config, sets: u64, mut done: impl FnMut(&Summary)) -> Result<()> {
-    let seeds = session::seeds(config.seed, sets)?;
-    let session = open(config)?;
-    for seed in seeds {
-        let one = Config {
-            seed,
-            ..config.clone()
-        };
-        done(&run_in(&session, &one).with_context(|| format!("set {seed}"))?);
-    }
-    Ok(())
+    session::run_sets(
+        config.seed,
+        sets,
+        || open(config),
+        |session, seed| {
+            let one = Config {
+                seed,
+                ..config.clone()
+            };
+            done(&run_in(session, &one)?);
+            Ok(())
+        },
+    )
 }
 
 /// `adversary-gen robust` for sets `config.seed` to `config.seed + sets - 1` in one
 /// process, as [`run_sets`] does for FGSM.
 pub fn robust_sets(config: &robust::Config, sets: u64, mut done: impl FnMut(&Path)) -> Result<()> {
-    let seeds = session::seeds(config.seed, sets)?;
-    let session = Session::open(
-        &config.artifacts,
-        config.device,
-        config.tf32,
-        config.threads,
-    )?;
-    for seed in seeds {
+    let open = || {
+        Session::open(
+            &config.artifacts,
+            config.device,
+            config.tf32,
+            config.threads,
+        )
+    };
+    session::run_sets(config.seed, sets, open, |session, seed| {
         let one = robust::Config {
             seed,
             ..config.clone()
         };
-        done(&robust::run_in(&session, &one).with_context(|| format!("set {seed}"))?);
-    }
-    Ok(())
+        done(&robust::run_in(session, &one)?);
+        Ok(())
+    })
 }
 
 fn open(config: &Config) -> Result<Session> {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::artifacts;
 use crate::dataset::{Mnist, Split};
@@ -54,4 +54,21 @@ pub fn seeds(first: u64, sets: u64) -> Result<std::ops::Range<u64>> {
         Some(end) if end - 1 <= largest => Ok(first..end),
         _ => bail!("--seed {first} with --sets {sets} runs past the largest seed, {largest}"),
     }
+}
+
+/// Runs `set` for each set of `--seed first --sets sets` on one session, opened by
+/// `open` once the seeds are known to be valid (so a bad `--sets` fails before any
+/// device or data is touched). An error names the set it came from.
+pub fn run_sets(
+    first: u64,
+    sets: u64,
+    open: impl FnOnce() -> Result<Session>,
+    mut set: impl FnMut(&Session, u64) -> Result<()>,
+) -> Result<()> {
+    let seeds = seeds(first, sets)?;
+    let session = open()?;
+    for seed in seeds {
+        set(&session, seed).with_context(|| format!("set {seed}"))?;
+    }
+    Ok(())
 }
