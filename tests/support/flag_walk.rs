@@ -19,6 +19,28 @@ pub struct Flag {
     pub good: &'static str,
 }
 
+/// Flags several tools share, with the same ranges (nullclass::flag_ranges).
+pub const SEED: Flag = Flag {
+    name: "--seed",
+    bad: &["-1", "1000000001", "1.5"],
+    good: "3",
+};
+pub const SETS: Flag = Flag {
+    name: "--sets",
+    bad: &["0", "-1", "1001"],
+    good: "2",
+};
+pub const CHUNK: Flag = Flag {
+    name: "--chunk",
+    bad: &["0", "-1"],
+    good: "1",
+};
+pub const THREADS: Flag = Flag {
+    name: "--threads",
+    bad: &["0", "-1", "1025"],
+    good: "1",
+};
+
 /// One command of a tool (`sub` None for a tool without subcommands).
 pub struct Walk<'a> {
     pub bin: &'a str,

@@ -4,35 +4,14 @@
 #[path = "../../../tests/support/flag_walk.rs"]
 mod flag_walk;
 
-use flag_walk::{names, subcommands, Flag, Walk};
+use flag_walk::{names, subcommands, Flag, Walk, CHUNK, SEED, SETS, THREADS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_adversary-gen");
 
-/// How many consecutive sets one process runs.
-const SETS: Flag = Flag {
-    name: "--sets",
-    bad: &["0", "-1", "1001"],
-    good: "2",
-};
-const SEED: Flag = Flag {
-    name: "--seed",
-    bad: &["-1", "1000000001", "1.5"],
-    good: "3",
-};
 const N: Flag = Flag {
     name: "--n",
     bad: &["0", "-1", "10001"],
     good: "10000",
-};
-const CHUNK: Flag = Flag {
-    name: "--chunk",
-    bad: &["0", "-1"],
-    good: "1",
-};
-const THREADS: Flag = Flag {
-    name: "--threads",
-    bad: &["0", "-1", "1025"],
-    good: "1",
 };
 /// A perturbation size in pixel units, above 0 and at most 1.
 const fn radius(name: &'static str) -> Flag {

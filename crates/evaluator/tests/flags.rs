@@ -4,31 +4,9 @@
 #[path = "../../../tests/support/flag_walk.rs"]
 mod flag_walk;
 
-use flag_walk::{names, subcommands, Flag, Walk};
+use flag_walk::{names, subcommands, Flag, Walk, CHUNK, SEED, SETS, THREADS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_evaluator");
-
-/// How many consecutive sets one process runs.
-const SETS: Flag = Flag {
-    name: "--sets",
-    bad: &["0", "-1", "1001"],
-    good: "2",
-};
-const SEED: Flag = Flag {
-    name: "--seed",
-    bad: &["-1", "1000000001", "1.5"],
-    good: "3",
-};
-const CHUNK: Flag = Flag {
-    name: "--chunk",
-    bad: &["0", "-1"],
-    good: "1",
-};
-const THREADS: Flag = Flag {
-    name: "--threads",
-    bad: &["0", "-1", "1025"],
-    good: "1",
-};
 
 #[test]
 fn every_numeric_flag_rejects_values_out_of_range() {

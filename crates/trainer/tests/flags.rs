@@ -4,20 +4,10 @@
 #[path = "../../../tests/support/flag_walk.rs"]
 mod flag_walk;
 
-use flag_walk::{names, subcommands, Flag, Walk};
+use flag_walk::{names, subcommands, Flag, Walk, SEED, THREADS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_trainer");
 
-const SEED: Flag = Flag {
-    name: "--seed",
-    bad: &["-1", "1000000001", "1.5"],
-    good: "3",
-};
-const THREADS: Flag = Flag {
-    name: "--threads",
-    bad: &["0", "-1", "1025"],
-    good: "1",
-};
 const LR: Flag = Flag {
     name: "--lr",
     bad: &["0", "-0.001", "inf"],
