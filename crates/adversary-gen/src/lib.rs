@@ -149,6 +149,7 @@ impl ThresholdSummary {
 struct Meta<'a> {
     tool: &'static str,
     version: &'static str,
+    dataset: nullclass::dataset::DataSet,
     set_seed: u64,
     config: &'a Config,
     search: SearchConfig,
@@ -262,6 +263,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
             model_file.display()
         );
     }
+    nullclass::model::check_model_dataset(&set, &Variant::all()[0], session.dataset)?;
     let model = LoadedModel::load(&model_file, device)?;
     let model_sha256 = artifacts::sha256_file(&model_file)?;
     let (data_file, test) = (&session.data_file, &session.test);
@@ -306,6 +308,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     let meta = Meta {
         tool: "adversary-gen",
         version: env!("CARGO_PKG_VERSION"),
+        dataset: session.dataset,
         set_seed: config.seed,
         config,
         search,

@@ -211,6 +211,7 @@ struct MarginFgsm {
 struct Meta<'a> {
     tool: &'static str,
     version: &'static str,
+    dataset: nullclass::dataset::DataSet,
     set_seed: u64,
     config: &'a Config,
     device: String,
@@ -362,7 +363,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     search.validate()?;
     let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let mut models = load_set_models(&set, device)?;
+    let mut models = load_set_models(&set, session.dataset, device)?;
     for m in &mut models {
         // The attacks need input gradients only.
         m.model.vs.freeze();
@@ -461,6 +462,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let meta = Meta {
         tool: "adversary-gen robust",
         version: env!("CARGO_PKG_VERSION"),
+        dataset: session.dataset,
         set_seed: config.seed,
         config,
         device: device_name(device),

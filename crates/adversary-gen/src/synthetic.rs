@@ -9,8 +9,8 @@
 use std::path::Path;
 
 use anyhow::Result;
-use nullclass::artifacts::{mnist_file, SetDir};
-use nullclass::dataset::Mnist;
+use nullclass::artifacts::SetDir;
+use nullclass::dataset::{DataSet, Mnist};
 use nullclass::model::{LoadedModel, MnistCnn, NULL_CLASS};
 use nullclass::nulls::Variant;
 use tch::{Device, Kind, Tensor};
@@ -103,7 +103,7 @@ pub fn write_set(root: &Path, seed: u64, test: i64, wrong_every: i64) -> Result<
         test_images,
         test_labels: labels,
     };
-    mnist.save(&mnist_file(root))
+    mnist.save(&DataSet::Mnist.file(root))
 }
 
 /// Writes only the 8 untrained models of set `seed` (a second set beside one that

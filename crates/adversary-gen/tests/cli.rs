@@ -239,7 +239,7 @@ fn bad_input_names_the_file_and_writes_nothing() {
     nothing_written();
 
     fs::write(&base, good).unwrap();
-    fs::write(nullclass::artifacts::mnist_file(tmp.path()), b"junk").unwrap();
+    fs::write(nullclass::dataset::DataSet::Mnist.file(tmp.path()), b"junk").unwrap();
     let out = run(tmp.path(), 2, &["--n", "4"]);
     assert!(
         !out.status.success() && stderr(&out).contains("mnist.safetensors"),

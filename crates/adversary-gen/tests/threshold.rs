@@ -3,7 +3,8 @@
 
 use adversary_gen::acquire::acquire;
 use adversary_gen::synthetic;
-use nullclass::artifacts::{mnist_file, SetDir};
+use nullclass::artifacts::SetDir;
+use nullclass::dataset::DataSet;
 use nullclass::dataset::Mnist;
 use nullclass::fgsm::{self, SearchConfig};
 use nullclass::model::LoadedModel;
@@ -20,7 +21,7 @@ fn threshold_properties_on_every_acquired_image() {
     synthetic::write_set(tmp.path(), 3, 96, 9).unwrap();
     let set = SetDir::new(tmp.path(), 3);
     let model = LoadedModel::load(&set.model(&Variant::all()[0]), Device::Cpu).unwrap();
-    let test = Mnist::load(&mnist_file(tmp.path()))
+    let test = Mnist::load(&DataSet::Mnist.file(tmp.path()))
         .unwrap()
         .test(Device::Cpu);
     let search = SearchConfig {
@@ -100,7 +101,7 @@ fn discarded_images_flip_nowhere_and_too_many_fails() {
     synthetic::write_set(tmp.path(), 5, 40, 4).unwrap();
     let set = SetDir::new(tmp.path(), 5);
     let model = LoadedModel::load(&set.model(&Variant::all()[0]), Device::Cpu).unwrap();
-    let test = Mnist::load(&mnist_file(tmp.path()))
+    let test = Mnist::load(&DataSet::Mnist.file(tmp.path()))
         .unwrap()
         .test(Device::Cpu);
     // A grid that stops at 0.01 leaves most images unflipped.

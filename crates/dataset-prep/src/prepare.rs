@@ -5,14 +5,15 @@ use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use nullclass::artifacts;
-use nullclass::dataset::Mnist;
+use nullclass::dataset::{DataSet, Mnist};
 use tch::Tensor;
 
 use crate::idx;
 use crate::manifest::{self, Manifest, SourceEntry};
 use crate::source;
 
-/// How many items each split must hold. Only tests use anything but [`SplitSizes::MNIST`].
+/// How many items each split must hold (MNIST's and Fashion-MNIST's are the same).
+/// Only tests use anything but [`SplitSizes::MNIST`].
 #[derive(Clone, Copy, Debug)]
 pub struct SplitSizes {
     pub train: usize,
@@ -53,15 +54,33 @@ struct Split {
     sources: [SourceEntry; 2],
 }
 
-/// Reads and checks all four files in `mnist_dir`, then writes
-/// [`artifacts::mnist_file`] and [`artifacts::mnist_manifest`] under `out`. Nothing
+/// Reads and checks all four files in `source_dir`, then writes
+/// [`DataSet::file`] and [`DataSet::manifest`] under `out`. Nothing
 /// is written unless every check passes, and a failed manifest write takes the data
 /// file back out, so a failed run never leaves a new output behind.
-pub fn prepare(mnist_dir: &Path, out: &Path, sizes: SplitSizes) -> Result<Manifest> {
-    let train = read_split(mnist_dir, &SPLITS[0], sizes.train)?;
-    let test = read_split(mnist_dir, &SPLITS[1], sizes.test)?;
+pub fn prepare(
+    dataset: DataSet,
+    source_dir: &Path,
+    out: &Path,
+    sizes: SplitSizes,
+) -> Result<Manifest> {
+    // One root, one data set: preparing the other one here would leave both.
+    if let Some(other) = DataSet::ALL
+        .into_iter()
+        .find(|d| *d != dataset && d.manifest(out).exists())
+    {
+        bail!(
+            "{} already holds {} ({}); prepare {} under another --artifacts",
+            out.display(),
+            other.title(),
+            other.manifest(out).display(),
+            dataset.title()
+        );
+    }
+    let train = read_split(dataset, source_dir, &SPLITS[0], sizes.train)?;
+    let test = read_split(dataset, source_dir, &SPLITS[1], sizes.test)?;
 
-    let data_path = artifacts::mnist_file(out);
+    let data_path = dataset.file(out);
     let mnist = Mnist {
         train_images: train.images,
         train_labels: train.labels,
@@ -70,10 +89,11 @@ pub fn prepare(mnist_dir: &Path, out: &Path, sizes: SplitSizes) -> Result<Manife
     };
     mnist.save(&data_path)?;
 
-    let manifest_path = artifacts::mnist_manifest(out);
+    let manifest_path = dataset.manifest(out);
     let finish = || -> Result<Manifest> {
         let manifest = Manifest {
             tool: env!("CARGO_PKG_NAME"),
+            dataset,
             version: env!("CARGO_PKG_VERSION"),
             output: data_path.display().to_string(),
             output_sha256: artifacts::sha256_file(&data_path)?,
@@ -90,18 +110,19 @@ pub fn prepare(mnist_dir: &Path, out: &Path, sizes: SplitSizes) -> Result<Manife
     })
 }
 
-fn read_split(dir: &Path, files: &SplitFiles, expected: usize) -> Result<Split> {
-    let images_src = source::read(dir, files.images.1)?;
-    let labels_src = source::read(dir, files.labels.1)?;
+fn read_split(dataset: DataSet, dir: &Path, files: &SplitFiles, expected: usize) -> Result<Split> {
+    let images_src = source::read(dataset, dir, files.images.1)?;
+    let labels_src = source::read(dataset, dir, files.labels.1)?;
+    let title = dataset.title();
     let images = idx::parse_images(&images_src.bytes).with_context(|| {
         format!(
-            "{}: not a valid MNIST image file",
+            "{}: not a valid {title} image file",
             images_src.path.display()
         )
     })?;
     let labels = idx::parse_labels(&labels_src.bytes).with_context(|| {
         format!(
-            "{}: not a valid MNIST label file",
+            "{}: not a valid {title} label file",
             labels_src.path.display()
         )
     })?;
@@ -116,7 +137,7 @@ fn read_split(dir: &Path, files: &SplitFiles, expected: usize) -> Result<Split> 
     }
     if images.count != expected {
         bail!(
-            "wrong count: {} and {} hold {} items, but the MNIST {} split has {expected}",
+            "wrong count: {} and {} hold {} items, but the {title} {} split has {expected}",
             images_src.path.display(),
             labels_src.path.display(),
             images.count,
@@ -129,20 +150,25 @@ fn read_split(dir: &Path, files: &SplitFiles, expected: usize) -> Result<Split> 
         images: Tensor::from_slice(images.pixels).view([n, side, side]),
         labels: Tensor::from_slice(labels),
         sources: [
-            entry(files.images, &images_src, images.count),
-            entry(files.labels, &labels_src, labels.len()),
+            entry(dataset, files.images, &images_src, images.count),
+            entry(dataset, files.labels, &labels_src, labels.len()),
         ],
     };
     Ok(split)
 }
 
-fn entry((role, name): (&'static str, &str), src: &source::Source, count: usize) -> SourceEntry {
+fn entry(
+    dataset: DataSet,
+    (role, name): (&'static str, &str),
+    src: &source::Source,
+    count: usize,
+) -> SourceEntry {
     let sha256 = artifacts::sha256_hex(&src.bytes);
     SourceEntry {
         role,
         path: src.path.display().to_string(),
         gzipped: src.gzipped,
-        is_original_mnist: manifest::is_original_mnist(name, &sha256),
+        is_original: manifest::is_original(dataset, name, &sha256),
         sha256,
         uncompressed_bytes: src.bytes.len(),
         count,

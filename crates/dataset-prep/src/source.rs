@@ -1,4 +1,4 @@
-//! Finding and reading one MNIST source file, raw or gzipped.
+//! Finding and reading one IDX source file, raw or gzipped.
 
 use std::fs::File;
 use std::io::Read;
@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use flate2::read::MultiGzDecoder;
+use nullclass::dataset::DataSet;
 
 /// More than any MNIST file (47 MB) needs; it stops a corrupt or hostile .gz from
 /// filling memory before the parser can reject it.
@@ -20,8 +21,8 @@ pub struct Source {
 }
 
 /// Reads `dir/name`, or `dir/name.gz` if there is no raw file. The raw file wins
-/// when both exist, as in scripts/fetch-mnist.sh.
-pub fn read(dir: &Path, name: &str) -> Result<Source> {
+/// when both exist, as in the fetch scripts.
+pub fn read(dataset: DataSet, dir: &Path, name: &str) -> Result<Source> {
     let raw = dir.join(name);
     let gz = dir.join(format!("{name}.gz"));
     let (path, gzipped) = if raw.is_file() {
@@ -30,9 +31,11 @@ pub fn read(dir: &Path, name: &str) -> Result<Source> {
         (gz, true)
     } else {
         bail!(
-            "missing MNIST file: neither {} nor {} exists (run scripts/fetch-mnist.sh {})",
+            "missing {} file: neither {} nor {} exists (run scripts/fetch-{}.sh {})",
+            dataset.title(),
             raw.display(),
             gz.display(),
+            dataset.name(),
             dir.display()
         );
     };
@@ -57,7 +60,7 @@ pub fn read(dir: &Path, name: &str) -> Result<Source> {
     })?;
     if bytes.len() as u64 > MAX_BYTES {
         bail!(
-            "{}: more than {} MiB{}, far larger than any MNIST file",
+            "{}: more than {} MiB{}, far larger than any MNIST-format file",
             path.display(),
             MAX_BYTES >> 20,
             if gzipped { " uncompressed" } else { "" }

@@ -5,7 +5,7 @@ use std::fs;
 use std::process::Command;
 
 use dataset_prep::idx::build;
-use nullclass::artifacts::{mnist_file, mnist_manifest};
+use nullclass::dataset::DataSet;
 
 #[test]
 fn broken_input_fails_cleanly() {
@@ -41,8 +41,8 @@ fn broken_input_fails_cleanly() {
         stderr.contains(&file) && stderr.contains("truncated"),
         "{stderr}"
     );
-    assert!(!mnist_file(&out).exists());
-    assert!(!mnist_manifest(&out).exists());
+    assert!(!DataSet::Mnist.file(&out).exists());
+    assert!(!DataSet::Mnist.manifest(&out).exists());
 }
 
 #[test]

@@ -16,7 +16,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         sub: None,
         required: vec![],
         numeric: &[],
-        other: &["--mnist-dir", "--out"],
+        other: &["--dataset", "--source-dir", "--out"],
     }
     .check();
 }

@@ -10,7 +10,7 @@ use dataset_prep::idx::{build, IdxError};
 use dataset_prep::{prepare, SplitSizes};
 use flate2::write::GzEncoder;
 use flate2::Compression;
-use nullclass::artifacts::{mnist_file, mnist_manifest};
+use nullclass::dataset::DataSet;
 use nullclass::dataset::Mnist;
 use tch::Tensor;
 
@@ -70,7 +70,7 @@ impl Fixture {
     }
 
     fn prepare(&self) -> anyhow::Result<dataset_prep::manifest::Manifest> {
-        prepare(&self.mnist, &self.out, SIZES)
+        prepare(DataSet::Mnist, &self.mnist, &self.out, SIZES)
     }
 
     /// Runs `prepare`, expects it to fail, checks that nothing was written, and
@@ -81,12 +81,12 @@ impl Fixture {
             Err(err) => err,
         };
         assert!(
-            !mnist_file(&self.out).exists(),
+            !DataSet::Mnist.file(&self.out).exists(),
             "failed run left {}",
-            mnist_file(&self.out).display()
+            DataSet::Mnist.file(&self.out).display()
         );
         assert!(
-            !mnist_manifest(&self.out).exists(),
+            !DataSet::Mnist.manifest(&self.out).exists(),
             "failed run left the manifest"
         );
         if self.out.join("data").exists() {
@@ -119,7 +119,7 @@ fn bytes(t: &Tensor) -> Vec<u8> {
 
 fn check_good(fixture: &Fixture, gzip: bool) {
     let manifest = fixture.prepare().unwrap();
-    let mnist = Mnist::load(&mnist_file(&fixture.out)).unwrap();
+    let mnist = Mnist::load(&DataSet::Mnist.file(&fixture.out)).unwrap();
     assert_eq!(mnist.train_images.size(), [3, 28, 28]);
     assert_eq!(mnist.test_images.size(), [2, 28, 28]);
     assert_eq!(bytes(&mnist.train_images), build::pixels(3));
@@ -128,7 +128,8 @@ fn check_good(fixture: &Fixture, gzip: bool) {
     assert_eq!(bytes(&mnist.test_labels), TEST_LABELS);
 
     let json: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(mnist_manifest(&fixture.out)).unwrap()).unwrap();
+        serde_json::from_str(&fs::read_to_string(DataSet::Mnist.manifest(&fixture.out)).unwrap())
+            .unwrap();
     assert_eq!(json["train_count"], 3);
     assert_eq!(json["test_count"], 2);
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
@@ -148,7 +149,7 @@ fn check_good(fixture: &Fixture, gzip: bool) {
     // Of the uncompressed bytes, whichever form was read.
     let expected_sha = nullclass::artifacts::sha256_hex(&build::labels(&TRAIN_LABELS));
     assert_eq!(train_labels["sha256"], expected_sha);
-    assert_eq!(train_labels["is_original_mnist"], false);
+    assert_eq!(train_labels["is_original"], false);
     assert!(train_labels["path"]
         .as_str()
         .unwrap()
@@ -156,7 +157,7 @@ fn check_good(fixture: &Fixture, gzip: bool) {
     assert_eq!(manifest.sources[1].sha256, expected_sha);
     assert_eq!(
         json["output_sha256"],
-        nullclass::artifacts::sha256_file(&mnist_file(&fixture.out)).unwrap()
+        nullclass::artifacts::sha256_file(&DataSet::Mnist.file(&fixture.out)).unwrap()
     );
 }
 
@@ -389,12 +390,12 @@ fn real_mnist_if_present() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
-    let manifest = prepare(&dir, out.path(), SplitSizes::MNIST).unwrap();
+    let manifest = prepare(DataSet::Mnist, &dir, out.path(), SplitSizes::MNIST).unwrap();
     assert!(
-        manifest.sources.iter().all(|s| s.is_original_mnist),
+        manifest.sources.iter().all(|s| s.is_original),
         "{manifest:#?}"
     );
-    let mnist = Mnist::load(&mnist_file(out.path())).unwrap();
+    let mnist = Mnist::load(&DataSet::Mnist.file(out.path())).unwrap();
     assert_eq!(mnist.train_images.size(), [60_000, 28, 28]);
     assert_eq!(mnist.test_images.size(), [10_000, 28, 28]);
     assert_eq!(mnist.train_labels.int64_value(&[0]), 5);

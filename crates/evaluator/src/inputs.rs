@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use nullclass::artifacts;
-use nullclass::dataset::Split;
+use nullclass::dataset::{recorded, DataSet, Split};
 use nullclass::fgsm;
 pub use nullclass::model::{load_set_models, ModelEntry, SetModel};
 use nullclass::npy;
@@ -112,7 +112,13 @@ pub fn check_sources(dir: &Path, sources: &Tensor, labels: &Tensor, test: &Split
 
 /// Reads the FGSM folder and checks it against itself, against the test set it claims
 /// to come from, and against the baseline model it claims to be made from.
-pub fn load_fgsm(dir: &Path, test: &Split, baseline: &SetModel, device: Device) -> Result<FgsmSet> {
+pub fn load_fgsm(
+    dir: &Path,
+    dataset: DataSet,
+    test: &Split,
+    baseline: &SetModel,
+    device: Device,
+) -> Result<FgsmSet> {
     let meta_path = dir.join("meta.json");
     let text = std::fs::read_to_string(&meta_path).with_context(|| {
         format!(
@@ -122,6 +128,7 @@ pub fn load_fgsm(dir: &Path, test: &Split, baseline: &SetModel, device: Device) 
     })?;
     let meta: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", meta_path.display()))?;
+    dataset.check_same(recorded(&meta, &meta_path)?, &meta_path)?;
     let meta_sha256 = artifacts::sha256_hex(text.as_bytes());
     if meta["model_sha256"].as_str() != Some(baseline.sha256.as_str()) {
         bail!(

@@ -6,6 +6,7 @@
 //!
 //! A library as well as a binary so that tests can call [`run`] on tiny sets.
 
+pub mod corners;
 pub mod figure8;
 pub mod inputs;
 pub mod robust;
@@ -86,6 +87,7 @@ pub struct Config {
 struct Meta<'a> {
     tool: &'static str,
     version: &'static str,
+    dataset: nullclass::dataset::DataSet,
     set_seed: u64,
     config: &'a Config,
     device: String,
@@ -196,9 +198,9 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     };
     let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let models = inputs::load_set_models(&set, device)?;
+    let models = inputs::load_set_models(&set, session.dataset, device)?;
     let test = &session.test;
-    let adv = inputs::load_fgsm(&set.fgsm_dir(), test, &models[0], device)?;
+    let adv = inputs::load_fgsm(&set.fgsm_dir(), session.dataset, test, &models[0], device)?;
     let n = adv.len();
     let (sweep_eps, saved_sweep) = match grid {
         Some(g) => (g, None),
@@ -326,6 +328,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     let meta = Meta {
         tool: "evaluator",
         version: env!("CARGO_PKG_VERSION"),
+        dataset: session.dataset,
         set_seed: config.seed,
         config,
         device: session.device.name(),

@@ -29,6 +29,9 @@ enum Command {
     /// Beyond the report: transfer and adaptive attacks of `adversary-gen robust`, and
     /// the confidence-rejection baseline.
     Robust(Sets<evaluator::robust::Config>),
+    /// How near clean images, mixed nulls and FGSM threshold images lie to the
+    /// corners of the pixel hypercube (the report's section 6), for the data set.
+    Corners(evaluator::corners::Config),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,6 +40,24 @@ fn main() -> anyhow::Result<()> {
         Command::Robust(s) => evaluator::robust_sets(&s.config, s.sets, |dir| {
             eprintln!("evaluator: wrote {}/robust.csv", dir.display())
         }),
+        Command::Corners(c) => {
+            for g in evaluator::corners::run(&c)? {
+                eprintln!(
+                    "  {}: {} images, {:.1}% of pixels within {} of 0 or 1, L2 to the nearest corner {:.2} (std {:.2})",
+                    g.group,
+                    g.images,
+                    100.0 * g.near_binary_share,
+                    evaluator::corners::NEAR,
+                    g.mean_l2_to_corner,
+                    g.std_l2_to_corner
+                );
+            }
+            eprintln!(
+                "evaluator: wrote {}/corners.csv",
+                evaluator::corners::out_dir(&c.artifacts).display()
+            );
+            Ok(())
+        }
     }
 }
 

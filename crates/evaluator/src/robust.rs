@@ -36,6 +36,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nullclass::artifacts::{self, SetDir};
+use nullclass::dataset::{recorded, DataSet};
 use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::fgsm;
 use nullclass::model::NULL_CLASS;
@@ -132,7 +133,12 @@ struct RobustSet {
     pgd_transfer: Tensor,
 }
 
-fn load_robust(dir: &Path, models: &[SetModel], device: Device) -> Result<RobustSet> {
+fn load_robust(
+    dir: &Path,
+    dataset: DataSet,
+    models: &[SetModel],
+    device: Device,
+) -> Result<RobustSet> {
     let meta_path = dir.join("meta.json");
     let text = std::fs::read_to_string(&meta_path).with_context(|| {
         format!(
@@ -142,6 +148,7 @@ fn load_robust(dir: &Path, models: &[SetModel], device: Device) -> Result<Robust
     })?;
     let meta: serde_json::Value = serde_json::from_str(&text)
         .with_context(|| format!("{} is not valid JSON", meta_path.display()))?;
+    dataset.check_same(recorded(&meta, &meta_path)?, &meta_path)?;
     for m in models {
         let recorded = meta["models"]
             .as_array()
@@ -179,6 +186,7 @@ fn load_robust(dir: &Path, models: &[SetModel], device: Device) -> Result<Robust
 struct Meta<'a> {
     tool: &'static str,
     version: &'static str,
+    dataset: nullclass::dataset::DataSet,
     set_seed: u64,
     config: &'a Config,
     device: String,
@@ -389,9 +397,9 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     }
     let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let models = inputs::load_set_models(&set, device)?;
+    let models = inputs::load_set_models(&set, session.dataset, device)?;
     let test = &session.test;
-    let adv = load_robust(&set.robust_dir(), &models, device)?;
+    let adv = load_robust(&set.robust_dir(), session.dataset, &models, device)?;
     inputs::check_sources(&adv.dir, &adv.sources, &adv.labels, test)?;
     let n = adv.labels.size()[0];
     let image = [n, 28, 28];
@@ -566,6 +574,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<PathBuf> {
     let meta = Meta {
         tool: "evaluator robust",
         version: env!("CARGO_PKG_VERSION"),
+        dataset: session.dataset,
         set_seed: config.seed,
         config,
         device: device_name(device),

@@ -7,7 +7,8 @@ use std::process::{Command, Output};
 
 use adversary_gen::synthetic;
 use clap::Parser;
-use nullclass::artifacts::{mnist_file, SetDir};
+use nullclass::artifacts::SetDir;
+use nullclass::dataset::DataSet;
 use nullclass::dataset::Mnist;
 use nullclass::model::LoadedModel;
 use nullclass::npy;
@@ -111,7 +112,7 @@ fn scores_a_tiny_set() {
     let names: Vec<String> = Variant::ALL.iter().map(|s| s.to_string()).collect();
 
     // Independent recount of the clean scores.
-    let test = Mnist::load(&mnist_file(tmp.path()))
+    let test = Mnist::load(&DataSet::Mnist.file(tmp.path()))
         .unwrap()
         .test(Device::Cpu);
     let clean = rows(&eval.join("clean.csv"), "model,n,accuracy,null_rate");

@@ -12,7 +12,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_evaluator");
 fn every_numeric_flag_rejects_values_out_of_range() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("empty").display().to_string();
-    assert_eq!(subcommands(BIN), names(&["fgsm", "robust"]));
+    assert_eq!(subcommands(BIN), names(&["fgsm", "robust", "corners"]));
     let required = vec![("--seed", "0".to_string()), ("--artifacts", root)];
 
     Walk {
@@ -47,9 +47,18 @@ fn every_numeric_flag_rejects_values_out_of_range() {
     Walk {
         bin: BIN,
         sub: Some("robust"),
-        required,
+        required: required.clone(),
         numeric: &[SEED, SETS, CHUNK, THREADS],
         other: &["--artifacts", "--device", "--tf32"],
+    }
+    .check();
+
+    Walk {
+        bin: BIN,
+        sub: Some("corners"),
+        required: required[1..].to_vec(),
+        numeric: &[],
+        other: &["--artifacts"],
     }
     .check();
 }

@@ -11,16 +11,6 @@ use sha2::{Digest, Sha256};
 
 use crate::nulls::Variant;
 
-/// The prepared MNIST file written by `dataset-prep`.
-pub fn mnist_file(root: &Path) -> PathBuf {
-    root.join("data").join("mnist.safetensors")
-}
-
-/// The JSON manifest beside [`mnist_file`].
-pub fn mnist_manifest(root: &Path) -> PathBuf {
-    root.join("data").join("mnist.json")
-}
-
 /// The folder of one set of 8 models and everything derived from them.
 #[derive(Clone, Debug)]
 pub struct SetDir {

@@ -13,6 +13,7 @@ use tch::nn::{self, ModuleT};
 use tch::{Device, Tensor};
 
 use crate::artifacts::{self, SetDir};
+use crate::dataset::DataSet;
 use crate::nulls::Variant;
 
 pub const NUM_CLASSES: i64 = 11;
@@ -228,8 +229,24 @@ impl SetModel {
     }
 }
 
-/// All 8 models of the set, in [`Variant::ALL`] order; names every missing file at once.
-pub fn load_set_models(set: &SetDir, device: Device) -> Result<Vec<SetModel>> {
+/// Fails when the model's JSON says it was trained on another data set than
+/// `dataset`. A checkpoint without its JSON (placed by hand, or by a test) is
+/// taken to be of the root's data set.
+pub fn check_model_dataset(set: &SetDir, variant: &Variant, dataset: DataSet) -> Result<()> {
+    let json = set.model_json(variant);
+    if !json.exists() {
+        return Ok(());
+    }
+    let text = std::fs::read_to_string(&json)
+        .with_context(|| format!("cannot read {}", json.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not valid JSON", json.display()))?;
+    dataset.check_same(crate::dataset::recorded(&value, &json)?, &json)
+}
+
+/// All 8 models of the set, in [`Variant::ALL`] order; names every missing file at
+/// once, and refuses a model trained on another data set than `dataset`.
+pub fn load_set_models(set: &SetDir, dataset: DataSet, device: Device) -> Result<Vec<SetModel>> {
     let variants = Variant::all();
     let missing: Vec<String> = variants
         .iter()
@@ -248,6 +265,7 @@ pub fn load_set_models(set: &SetDir, device: Device) -> Result<Vec<SetModel>> {
     variants
         .iter()
         .map(|v| {
+            check_model_dataset(set, v, dataset)?;
             let file = set.model(v);
             let model = LoadedModel::load(&file, device)?;
             let sha256 = artifacts::sha256_file(&file)?;

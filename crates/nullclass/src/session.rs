@@ -1,18 +1,19 @@
 //! What the later stages (attacks and scoring) share across the sets of one
-//! invocation: the threads, the resolved device and the MNIST test split, set up
+//! invocation: the threads, the resolved device and the test split, set up
 //! once, so that `--sets 30` pays one start-up and one data load, not 30.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::artifacts;
-use crate::dataset::{Mnist, Split};
+use crate::dataset::{DataSet, Prepared, Split};
 use crate::device::{DeviceChoice, ResolvedDevice, Tf32};
 
 pub struct Session {
     pub device: ResolvedDevice,
-    /// `ROOT/data/mnist.safetensors`, as recorded in the JSONs.
+    /// What the root holds; every model and source read is checked against it.
+    pub dataset: DataSet,
+    /// `ROOT/data/<dataset>.safetensors`, as recorded in the JSONs.
     pub data_file: PathBuf,
     /// The test split on `device`.
     pub test: Split,
@@ -34,11 +35,12 @@ impl Session {
             tch::set_num_threads(t);
         }
         let device = device.resolve(tf32)?;
-        let data_file = artifacts::mnist_file(artifacts);
-        let test = Mnist::load(&data_file)?.test(device.device);
+        let prepared = Prepared::open(artifacts)?;
+        let test = prepared.data.test(device.device);
         Ok(Self {
             device,
-            data_file,
+            dataset: prepared.dataset,
+            data_file: prepared.file,
             test,
         })
     }

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use anyhow::{ensure, Context, Result};
 use clap::Args;
 use nullclass::artifacts;
-use nullclass::dataset::Mnist;
+use nullclass::dataset::{DataSet, Prepared};
 use nullclass::npy;
 use nullclass::nulls::{NullConfig, NullType, Variant, TILES_CODE, TILES_TEXT};
 use nullclass::stacked::batches::StackBatches;
@@ -58,6 +58,7 @@ pub struct Config {
 
 #[derive(Serialize)]
 struct Meta<'a> {
+    dataset: DataSet,
     config: &'a Config,
     torch_seed: i64,
     tile_sizes: &'a [i64],
@@ -77,8 +78,9 @@ pub fn run(config: &Config) -> Result<()> {
             "--tile must be one of 1, 2, 4, 7, 14"
         );
     }
-    let mnist_file = artifacts::mnist_file(&config.artifacts);
-    let train = Mnist::load(&mnist_file)?.train(Device::Cpu);
+    let prepared = Prepared::open(&config.artifacts)?;
+    let mnist_file = &prepared.file;
+    let train = prepared.data.train(Device::Cpu);
     let tile_sizes = match (config.tile, config.text_tiles) {
         (Some(t), _) => vec![t],
         (None, true) => TILES_TEXT.to_vec(),
@@ -129,6 +131,7 @@ pub fn run(config: &Config) -> Result<()> {
     npy::write(&out.join("nulls_tiles.npy"), &Tensor::cat(&tiles, 0))
         .context("writing null tile sizes")?;
     let meta = Meta {
+        dataset: prepared.dataset,
         config,
         torch_seed,
         tile_sizes: &tile_sizes,

@@ -16,7 +16,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use nullclass::artifacts::{self, SetDir};
-use nullclass::dataset::{Mnist, Split};
+use nullclass::dataset::{DataSet, Prepared, Split};
 use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::model::{LoadedModel, MnistCnn, NULL_CLASS, NUM_CLASSES};
 use nullclass::nulls::{NullConfig, Variant, TILES_CODE, TILES_TEXT};
@@ -171,6 +171,8 @@ pub struct EpochRecord {
 #[derive(Debug, Serialize)]
 struct ModelReport<'a> {
     variant: String,
+    /// The data set it was trained on; every later stage checks it.
+    dataset: DataSet,
     seed: u64,
     torch_seed: i64,
     config: &'a Config,
@@ -283,13 +285,15 @@ pub fn run(config: &Config) -> Result<()> {
 
 /// Data of a run, on the training device.
 struct Data {
+    dataset: DataSet,
     train: Split,
     val_pool: Split,
     test: Split,
 }
 
 fn load_data(settings: &Settings, device: Device) -> Result<Data> {
-    let mnist = Mnist::load(&artifacts::mnist_file(&settings.artifacts))?;
+    let prepared = Prepared::open(&settings.artifacts)?;
+    let mnist = &prepared.data;
     let train_all = mnist.train(device);
     let (train, val_pool) = match settings.validation {
         Validation::Test => (train_all.head(train_all.len()), mnist.test(device)),
@@ -308,6 +312,7 @@ fn load_data(settings: &Settings, device: Device) -> Result<Data> {
         }
     };
     Ok(Data {
+        dataset: prepared.dataset,
         train,
         val_pool: val_pool.head(settings.val_limit.unwrap_or(i64::MAX)),
         test: mnist.test(device),
@@ -634,6 +639,7 @@ where
         };
         let report = ModelReport {
             variant: variant.name(),
+            dataset: data.dataset,
             seed: spec.seed,
             torch_seed: spec.torch_seed(),
             config: &config,

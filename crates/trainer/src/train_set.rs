@@ -16,7 +16,8 @@ use std::time::SystemTime;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
-use nullclass::artifacts::{self, SetDir};
+use nullclass::artifacts::SetDir;
+use nullclass::dataset::DataSet;
 use nullclass::flag_ranges::MAX_SEED;
 use nullclass::nulls::Variant;
 use nullclass::stacked::net::{Convs, Dropout, StackedCnn};
@@ -155,10 +156,8 @@ fn why_stale(
 /// the others are not.
 fn stale_models(config: &Config, specs: Vec<ModelSpec>) -> Result<Vec<ModelSpec>> {
     let root = &config.settings.artifacts;
-    let mut inputs = vec![(
-        artifacts::mnist_file(root),
-        modified(&artifacts::mnist_file(root), "prepared MNIST")?,
-    )];
+    let data_file = DataSet::of_root(root)?.file(root);
+    let mut inputs = vec![(data_file.clone(), modified(&data_file, "prepared data")?)];
     for file in &config.depends_on {
         inputs.push((file.clone(), modified(file, "--depends-on file")?));
     }
