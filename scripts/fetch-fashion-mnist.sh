@@ -57,11 +57,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
         say "taking them from the installed package folder $system_dir"
         take_from "$system_dir"
     else
+        deb=${FASHION_MNIST_DEB:-}
+        [ -n "$deb" ] || command -v apt-get >/dev/null ||
+            die "$system_dir does not exist and apt-get is not installed; $bring"
         tmp=$(mktemp -d)
         trap 'rm -rf "$tmp"' EXIT
-        deb=${FASHION_MNIST_DEB:-}
         if [ -z "$deb" ]; then
-            command -v apt-get >/dev/null || die "$system_dir does not exist and apt-get is not installed; $bring"
             say "fetching the .deb of $PACKAGE with apt-get download (about 31 MB)"
             (cd "$tmp" && apt-get download -q "$PACKAGE" >/dev/null 2>&1) ||
                 die "apt-get download $PACKAGE failed (no package source reachable?); $bring"

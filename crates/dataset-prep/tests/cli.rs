@@ -64,3 +64,91 @@ fn missing_folder_fails_cleanly() {
     );
     assert!(!out.exists());
 }
+
+fn prep(args: &[&std::ffi::OsStr]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_dataset-prep"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn fashion_mnist_files_get_the_same_checks_under_their_own_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("fm");
+    let out = tmp.path().join("artifacts");
+    fs::create_dir(&src).unwrap();
+    fs::write(
+        src.join("train-images-idx3-ubyte"),
+        build::images(&[], 60_000, 28, 28),
+    )
+    .unwrap();
+    fs::write(src.join("train-labels-idx1-ubyte"), build::labels(&[1])).unwrap();
+    let (code, stderr) = prep(&[
+        "--dataset".as_ref(),
+        "fashion-mnist".as_ref(),
+        "--source-dir".as_ref(),
+        src.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("train-images-idx3-ubyte")
+            && stderr.contains("not a valid Fashion-MNIST image file")
+            && stderr.contains("truncated"),
+        "{stderr}"
+    );
+    assert!(!DataSet::FashionMnist.file(&out).exists());
+
+    // A missing folder points at the Fashion-MNIST fetch script.
+    let (code, stderr) = prep(&[
+        "--dataset".as_ref(),
+        "fashion-mnist".as_ref(),
+        "--source-dir".as_ref(),
+        tmp.path().join("nowhere").as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("missing Fashion-MNIST file") && stderr.contains("fetch-fashion-mnist.sh"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_root_that_holds_mnist_does_not_take_fashion_mnist_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("artifacts");
+    fs::create_dir_all(out.join("data")).unwrap();
+    fs::write(DataSet::Mnist.manifest(&out), "{}").unwrap();
+    let (code, stderr) = prep(&[
+        "--dataset".as_ref(),
+        "fashion-mnist".as_ref(),
+        "--source-dir".as_ref(),
+        tmp.path().as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("already holds MNIST") && stderr.contains("mnist.json"),
+        "{stderr}"
+    );
+    assert!(!DataSet::FashionMnist.file(&out).exists());
+}
+
+#[test]
+fn an_unknown_data_set_is_a_clear_error() {
+    let (code, stderr) = prep(&["--dataset".as_ref(), "cifar".as_ref()]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--dataset") && stderr.contains("cifar"),
+        "{stderr}"
+    );
+}
