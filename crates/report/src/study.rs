@@ -150,7 +150,11 @@ pub fn run(config: &Config) -> Result<()> {
         sets.len(),
         skipped.len(),
         figures.iter().filter(|f| f.drawn.is_none()).count() + robust.figures,
-        tables.len() + 1 + robust.tables.len() + robust.links.len()
+        tables.len()
+            + 1
+            + usize::from(matches!(geometry, Ok(Some(_))))
+            + robust.tables.len()
+            + robust.links.len()
     );
     if let Some(file) = &compared {
         println!("{}", out.join(file).display());
