@@ -12,10 +12,12 @@ use crate::canvas::{
     centred, legend_row, Area, Swatch, BLUE, FAMILY, GREEN, GREY, LABEL, OUTCOME_COLOURS, SMALL,
     TITLE,
 };
+use crate::data_set::Words;
 use crate::published;
 use crate::sets::OUTCOMES;
 use crate::stats::{band, MeanStd};
 use crate::tables::published_clean_statistic;
+use nullclass::dataset::DataSet;
 use nullclass::nulls::Variant;
 
 pub const FIG6_SIZE: (u32, u32) = (1300, 560);
@@ -217,11 +219,18 @@ pub(crate) fn bar(
     Ok(())
 }
 
-/// Figure 6: clean test accuracy (left) and null rate (right) per model.
-pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
+/// Figure 6: clean test accuracy (left) and null rate (right) per model; the
+/// published baseline's line on MNIST only.
+pub fn fig6(root: &Area, agg: &Aggregate, ds: DataSet) -> Result<()> {
+    let how = if ds.published() {
+        "bars as published"
+    } else {
+        "bars"
+    };
     let root = root.titled(
         &format!(
-            "Clean MNIST test set over {} set(s): bars as published (baseline mean, null models median), whiskers population std",
+            "Clean {} test set over {} set(s): {how} (baseline mean, null models median), whiskers population std",
+            ds.title(),
             agg.set_names.len()
         ),
         (FAMILY, TITLE),
@@ -233,15 +242,16 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
         .iter()
         .map(|c| c[0].mean.min(c[0].median) - c[0].std.unwrap_or(0.0))
         .fold(f64::INFINITY, f64::min);
-    let floor = ((lowest.min(published::BASE_CLEAN_ACCURACY) - 0.5).floor()).clamp(0.0, 99.0);
-    let base = published::BASE_CLEAN_ACCURACY;
+    let base = ds.published().then_some(published::BASE_CLEAN_ACCURACY);
+    let floor = ((lowest.min(base.unwrap_or(f64::INFINITY)) - 0.5).floor()).clamp(0.0, 99.0);
     let title = format!("Accuracy (axis from {floor:.0} %)");
-    let axes = Axes::models(&title, floor..100.0, "accuracy (%)")
-        .decimals(1)
-        .legend(vec![(
+    let mut axes = Axes::models(&title, floor..100.0, "accuracy (%)").decimals(1);
+    if let Some(base) = base {
+        axes = axes.legend(vec![(
             format!("published baseline {base:.2} %"),
             Swatch::Line(BLACK),
         )]);
+    }
     let mut chart = new_chart(&left, axes)?;
     for (i, (name, c)) in Variant::ALL.iter().zip(&agg.clean).enumerate() {
         // The published figure's statistic: the mean for the baseline, the median
@@ -262,12 +272,14 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
                 ),
         ))?;
     }
-    chart.draw_series(DashedLineSeries::new(
-        vec![(-0.6, base), (7.6, base)],
-        8,
-        5,
-        BLACK.stroke_width(2),
-    ))?;
+    if let Some(base) = base {
+        chart.draw_series(DashedLineSeries::new(
+            vec![(-0.6, base), (7.6, base)],
+            8,
+            5,
+            BLACK.stroke_width(2),
+        ))?;
+    }
 
     let highest = agg
         .clean
@@ -275,16 +287,13 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
         .map(|c| c[1].mean + c[1].std.unwrap_or(0.0))
         .fold(0.0, f64::max);
     let top = (highest * 1.25).max(1.0);
-    let axes = Axes::models(
-        "Null rate (null decisions on digits)",
-        0.0..top,
-        "null rate (%)",
-    )
-    .decimals(1)
-    .legend(vec![(
-        "mean ± population std over sets".to_string(),
-        Swatch::Box(BLUE),
-    )]);
+    let title = format!("Null rate (null decisions on clean {})", ds.items());
+    let axes = Axes::models(&title, 0.0..top, "null rate (%)")
+        .decimals(1)
+        .legend(vec![(
+            "mean ± population std over sets".to_string(),
+            Swatch::Box(BLUE),
+        )]);
     let mut chart = new_chart(&right, axes)?;
     for (i, c) in agg.clean.iter().enumerate() {
         bar(&mut chart, i as f64, 0.6, 0.0, &c[1], BLUE)?;
@@ -293,8 +302,9 @@ pub fn fig6(root: &Area, agg: &Aggregate) -> Result<()> {
 }
 
 /// Figure 9: histogram (left) and cumulative histogram (right) of the thresholds,
-/// median over sets with the min-max band.
-pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
+/// median over sets with the min-max band; the published peak and share on MNIST
+/// only.
+pub fn fig9(root: &Area, agg: &Aggregate, ds: DataSet) -> Result<()> {
     let sets = agg.set_names.len();
     let root = root.titled(
         &format!("Epsilon thresholds of the baseline's adversarial images, bins of {BIN}, median and min-max over {sets} set(s)"),
@@ -314,16 +324,18 @@ pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
             "images per bin",
         ),
     )?;
-    let peak = published::THRESHOLD_PEAK;
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![(peak, 0.0), (peak, top)],
-            8,
-            5,
-            GREY.stroke_width(2),
-        ))?
-        .label(format!("published peak ≈ {peak}"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], GREY.stroke_width(2)));
+    if ds.published() {
+        let peak = published::THRESHOLD_PEAK;
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(peak, 0.0), (peak, top)],
+                8,
+                5,
+                GREY.stroke_width(2),
+            ))?
+            .label(format!("published peak ≈ {peak}"))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], GREY.stroke_width(2)));
+    }
     band_series(
         &mut chart,
         &centres,
@@ -361,21 +373,23 @@ pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
     let cut = published::THRESHOLD_CUT;
     let share = published::SHARE_BELOW_CUT;
     let n = agg.eps_pooled.n as f64 / sets as f64;
-    chart
-        .draw_series(DashedLineSeries::new(
-            vec![(cut, 0.0), (cut, total * 1.05)],
+    if ds.published() {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(cut, 0.0), (cut, total * 1.05)],
+                8,
+                5,
+                GREY.stroke_width(2),
+            ))?
+            .label(format!("published: > {:.0} % below {cut}", 100.0 * share))
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], GREY.stroke_width(2)));
+        chart.draw_series(DashedLineSeries::new(
+            vec![(0.0, share * n), (1.0, share * n)],
             8,
             5,
-            GREY.stroke_width(2),
-        ))?
-        .label(format!("published: > {:.0} % below {cut}", 100.0 * share))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], GREY.stroke_width(2)));
-    chart.draw_series(DashedLineSeries::new(
-        vec![(0.0, share * n), (1.0, share * n)],
-        8,
-        5,
-        GREY.stroke_width(1),
-    ))?;
+            GREY.stroke_width(1),
+        ))?;
+    }
     band_series(
         &mut chart,
         &edges,
@@ -390,21 +404,27 @@ pub fn fig9(root: &Area, agg: &Aggregate) -> Result<()> {
     Ok(())
 }
 
-/// Figure 10: grouped bars of the scores at the threshold, with the published means.
-pub fn fig10(root: &Area, agg: &Aggregate) -> Result<()> {
-    let root = root.titled(
-        &format!(
-            "Scores on the adversarial images at the epsilon threshold, mean ± std over {} set(s)",
-            agg.set_names.len()
-        ),
-        (FAMILY, TITLE - 2),
-    )?;
+/// Figure 10: grouped bars of the scores at the threshold, with the published means
+/// on MNIST only.
+pub fn fig10(root: &Area, agg: &Aggregate, ds: DataSet) -> Result<()> {
+    let title = format!(
+        "Scores on the adversarial images at the epsilon threshold, mean ± std over {} set(s)",
+        agg.set_names.len()
+    );
+    threshold_bars(root, &title, agg, ds)
+}
+
+/// Figure 10's bars under `title` (the comparison page draws one per data set).
+pub fn threshold_bars(root: &Area, title: &str, agg: &Aggregate, ds: DataSet) -> Result<()> {
+    let root = root.titled(title, (FAMILY, TITLE - 2))?;
     let mut legend: Vec<(String, Swatch)> = OUTCOMES
         .iter()
         .zip(OUTCOME_COLOURS)
         .map(|(o, c)| (o.to_string(), Swatch::Box(c)))
         .collect();
-    legend.push(("published mean".to_string(), Swatch::Cross));
+    if ds.published() {
+        legend.push(("published mean".to_string(), Swatch::Cross));
+    }
     let mut chart = new_chart(
         &root,
         Axes::models("", 0.0..105.0, "images (%)").legend(legend),
@@ -426,6 +446,7 @@ pub fn fig10(root: &Area, agg: &Aggregate) -> Result<()> {
     let markers: Vec<(f64, f64)> = Variant::ALL
         .iter()
         .enumerate()
+        .filter(|_| ds.published())
         .flat_map(|(i, name)| {
             (0..3).filter_map(move |o| published::threshold(name, o).map(|p| (x(i, o), p.0)))
         })
@@ -523,6 +544,40 @@ pub fn fig19(root: &Area, agg: &Aggregate) -> Result<()> {
             let m = Variant::ALL.iter().position(|v| v == name).unwrap_or(0);
             band_series(&mut chart, &agg.sweep_eps, &agg.sweep[m][1], colour, "")?;
         }
+    }
+    Ok(())
+}
+
+/// Colours of the eight models on one chart, `Variant::ALL` order: the baseline dark,
+/// the models with mixed nulls in the warm half.
+pub const MODEL_COLOURS: [RGBColor; 8] = [
+    RGBColor(30, 30, 30),
+    RGBColor(120, 170, 220),
+    RGBColor(31, 119, 180),
+    RGBColor(230, 120, 0),
+    RGBColor(100, 190, 120),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 60, 190),
+    RGBColor(140, 86, 75),
+];
+
+/// Every model's median misclassified share against epsilon on one chart (the
+/// comparison page draws one per data set; Figure 19 shows the bands).
+pub fn misclassified_curves(root: &Area, title: &str, agg: &Aggregate) -> Result<()> {
+    let legend = Variant::ALL
+        .iter()
+        .zip(MODEL_COLOURS)
+        .map(|(n, c)| (n.to_string(), Swatch::Line(c)))
+        .collect();
+    let mut chart = new_chart(root, sweep_axes(title, "misclassified (%)").legend(legend))?;
+    for (m, colour) in MODEL_COLOURS.iter().enumerate() {
+        chart.draw_series(LineSeries::new(
+            agg.sweep_eps
+                .iter()
+                .zip(&agg.sweep[m][1])
+                .map(|(&x, b)| (x, b.1)),
+            colour.stroke_width(3),
+        ))?;
     }
     Ok(())
 }

@@ -1,11 +1,15 @@
 //! report: the figures and tables of the study. `toy` draws the ramp figures of
-//! the report's section 2; `study` aggregates the MNIST sets (issue 4).
+//! the report's section 2; `study` aggregates the sets of one data set's study
+//! (issue 4), MNIST's or Fashion-MNIST's, and sets the two side by side (issue 13).
 
 mod aggregate;
 mod arrays;
 mod canvas;
 mod charts;
+mod comparison;
+mod corners;
 mod csv_rows;
+mod data_set;
 mod fonts;
 mod mosaics;
 mod page;
@@ -36,7 +40,7 @@ struct Cli {
 enum Command {
     /// Figures 1-4 of the toy ramp study, from `trainer ramp`'s outputs.
     Toy(toy::Config),
-    /// Tables, figures and one HTML page aggregated over every MNIST set.
+    /// Tables, figures and one HTML page aggregated over every set of a study.
     Study(study::Config),
 }
 

@@ -102,10 +102,10 @@ fn round_robin(idx: &[usize], tiles: &[i64]) -> Vec<usize> {
     picked
 }
 
-/// Figure 5: one row per null type.
-pub fn fig5(root: &Area, samples: &NullSamples) -> Result<()> {
+/// Figure 5: one row per null type; `items` names the images ("digits").
+pub fn fig5(root: &Area, samples: &NullSamples, items: &str) -> Result<()> {
     let root = root.titled(
-        "Null samples: uniform noise, mixed digits, shuffled digits",
+        &format!("Null samples: uniform noise, mixed {items}, shuffled {items}"),
         (FAMILY, TITLE),
     )?;
     let scale = 3;
@@ -146,23 +146,31 @@ pub fn outcome(label: i64, predicted: i64) -> usize {
     }
 }
 
-fn class_name(c: i64) -> String {
+/// Label `c`'s name among `names` (the data set's), "null" for the null class.
+fn class_name(c: i64, names: &[&str; 10]) -> String {
     if c == NULL_CLASS {
         "null".to_string()
     } else {
-        c.to_string()
+        usize::try_from(c)
+            .ok()
+            .and_then(|i| names.get(i))
+            .map_or_else(|| c.to_string(), |n| n.to_string())
     }
 }
 
 /// Figures 7, 8 and 11-17: up to 30 images in 5 rows of 6, each titled "source label,
-/// predicted label, probability" and framed in its outcome's colour.
+/// predicted label, probability" with the data set's class `names` and framed in its
+/// outcome's colour. Names longer than a digit take two lines, label over prediction,
+/// so that "Ankle boot, T-shirt/top" does not run into its neighbours.
 pub fn examples(
     root: &Area,
     title: &str,
     images: &[Vec<f32>],
     labels: &[i64],
     predictions: &[Prediction],
+    names: &[&str; 10],
 ) -> Result<()> {
+    let short = names.iter().all(|n| n.chars().count() <= 2);
     let root = root.titled(title, (FAMILY, TITLE - 4))?;
     let scale = 4;
     let side = 28 * scale;
@@ -184,8 +192,21 @@ pub fn examples(
             colour.filled(),
         ))?;
         image(&root, (x, y), scale, px)?;
-        let text = format!("{}, {}, {p:.2}", label, class_name(predicted));
-        centred(&root, &text, (x + side / 2, y - border - 14), LABEL, &BLACK)?;
+        let (label, predicted) = (class_name(label, names), class_name(predicted, names));
+        if short {
+            let text = format!("{label}, {predicted}, {p:.2}");
+            centred(&root, &text, (x + side / 2, y - border - 14), LABEL, &BLACK)?;
+        } else {
+            centred(
+                &root,
+                &label,
+                (x + side / 2, y - border - 31),
+                SMALL,
+                &BLACK,
+            )?;
+            let text = format!("→ {predicted}, {p:.2}");
+            centred(&root, &text, (x + side / 2, y - border - 13), SMALL, &BLACK)?;
+        }
     }
     let keys = ["correct", "misclassified", "unclassified (null)"];
     let legend: Vec<(String, Swatch)> = keys

@@ -6,8 +6,10 @@
 use std::path::Path;
 
 use anyhow::Result;
+use nullclass::dataset::DataSet;
 
 use crate::canvas::draw_png;
+use crate::data_set::Words;
 use crate::page::Block;
 use crate::provenance::set_list;
 use crate::robust::{MARGIN_FILE, REJECTION_FILE, ROBUST_FILE};
@@ -40,7 +42,8 @@ pub struct Section {
     pub problems: Vec<String>,
 }
 
-pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
+pub fn build(out: &Path, sets: &[Set], ds: DataSet) -> Result<Section> {
+    let (class, items) = (ds.class(), ds.items());
     let r = Robustness::of(sets);
     let mut section = Section {
         blocks: Vec::new(),
@@ -60,9 +63,9 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
     }
     let blocks = &mut section.blocks;
     blocks.push(Block::Heading(HEADING.into()));
-    blocks.push(Block::Text(
-        "The report attacks the null models with FGSM images made on the baseline (a transfer attack). Here the same models face fgsm-transfer and pgd-transfer (made on the baseline) and pgd-adaptive and fgsm-adaptive (made on each model itself: white-box). Each rejection baseline reject-X (X a null model) is the baseline with a confidence threshold tau chosen so that it rejects as many clean test digits as X sends to null; its rejections count as unclassified. Misclassified means a digit other than the label: the attacker's success.".into(),
-    ));
+    blocks.push(Block::Text(format!(
+        "The report attacks the null models with FGSM images made on the baseline (a transfer attack). Here the same models face fgsm-transfer and pgd-transfer (made on the baseline) and pgd-adaptive and fgsm-adaptive (made on each model itself: white-box). Each rejection baseline reject-X (X a null model) is the baseline with a confidence threshold tau chosen so that it rejects as many clean test {items} as X sends to null; its rejections count as unclassified. Misclassified means a {class} other than the label: the attacker's success."
+    )));
     let with: Vec<String> = sets
         .iter()
         .filter(|s| !r.without.contains(&s.name))
@@ -122,9 +125,9 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
         });
         let table = robust_tables::robustness(&r);
         table.write(&tables_dir)?;
-        blocks.push(table.block(
-            "Misclassified = a digit other than the label; null and rejected images are not misclassified. The clean null rate is what the defense costs on clean digits; for reject-X it is the clean rejection rate, matched to X's clean null rate. Compare each null model with the baseline and with its reject-X under worst-case (per image, the worst outcome over every attack: misclassified if any attack's image is, else null if any is): only a gap that survives there is robustness. apgd is Auto-PGD (Croce & Hein 2020) with cross-entropy, merged cross-entropy (the label's logit replaced by max(label, null)), the null-aware margin and DLR, and APGD-T's targeted DLR; square is the black-box Square attack (Andriushchenko et al. 2020) on the null-aware margin, the check on gradient masking. n/a: no set has that epsilon; \"(k sets)\": a mean over fewer sets than the row's.",
-        ));
+        blocks.push(table.block(&format!(
+            "Misclassified = a {class} other than the label; null and rejected images are not misclassified. The clean null rate is what the defense costs on clean {items}; for reject-X it is the clean rejection rate, matched to X's clean null rate. Compare each null model with the baseline and with its reject-X under worst-case (per image, the worst outcome over every attack: misclassified if any attack's image is, else null if any is): only a gap that survives there is robustness. apgd is Auto-PGD (Croce & Hein 2020) with cross-entropy, merged cross-entropy (the label's logit replaced by max(label, null)), the null-aware margin and DLR, and APGD-T's targeted DLR; square is the black-box Square attack (Andriushchenko et al. 2020) on the null-aware margin, the check on gradient masking. n/a: no set has that epsilon; \"(k sets)\": a mean over fewer sets than the row's."
+        )));
         section.tables.push(table);
         write_text(&out.join(CURVES_FILE), &robust_tables::curves(&r).to_csv())?;
         section.links.push((
@@ -134,9 +137,9 @@ pub fn build(out: &Path, sets: &[Set]) -> Result<Section> {
 
         if let Some(table) = robust_tables::robust_error(&r) {
             table.write(&tables_dir)?;
-            blocks.push(table.block(
-                "Robust error with rejection (Sheikholeslami et al. 2021; Tramer 2022), a different definition from the misclassification above: a source counts as an error if the model misclassifies or rejects it clean, or if the worst case over every attack at that radius is accepted as a wrong digit. Rejection is the null class for the null models (rule \"null\"), a top probability below tau for the rejection baselines (\"p<tau\"; reject-99 keeps 99 % of the correctly classified clean test images, the common operating point), nothing for the baseline (\"none\"). The sources are test images the baseline classifies correctly, so the baseline's clean error on them is 0 by selection; ε 0 is the clean error alone.",
-            ));
+            blocks.push(table.block(&format!(
+                "Robust error with rejection (Sheikholeslami et al. 2021; Tramer 2022), a different definition from the misclassification above: a source counts as an error if the model misclassifies or rejects it clean, or if the worst case over every attack at that radius is accepted as a wrong {class}. Rejection is the null class for the null models (rule \"null\"), a top probability below tau for the rejection baselines (\"p<tau\"; reject-99 keeps 99 % of the correctly classified clean test images, the common operating point), nothing for the baseline (\"none\"). The sources are test images the baseline classifies correctly, so the baseline's clean error on them is 0 by selection; ε 0 is the clean error alone."
+            )));
             section.tables.push(table);
         }
         let attack = r.verdict_attack();

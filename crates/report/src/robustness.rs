@@ -5,6 +5,7 @@
 
 use nullclass::nulls::Variant;
 
+use crate::data_set::Words;
 use crate::provenance::set_list;
 use crate::robust::{self, attack_order, matched_null, same_eps, Attacks, Margin};
 use crate::sets::Set;
@@ -35,6 +36,8 @@ pub const TABLE_EPS: [f64; 3] = [0.1, 0.2, 0.3];
 pub const VERDICT_MODELS: [&str; 4] = ["m", "um", "sm", "usm"];
 pub const VERDICT_ATTACK: &str = "worst-case";
 pub const FALLBACK_ATTACK: &str = "pgd-adaptive";
+/// MNIST's radius; a study of another data set is judged at the largest of its own
+/// [`Words::attack_radii`] (Fashion-MNIST's 0.2), see [`Robustness::verdict_eps`].
 pub const VERDICT_EPS: f64 = 0.3;
 pub const VERDICT_GAP: f64 = 10.0;
 pub const VERDICT_CEILING: f64 = 50.0;
@@ -59,6 +62,9 @@ pub struct Robustness<'a> {
     pub problems: Vec<(String, String)>,
     /// Sets with none of the robustness files.
     pub without: Vec<String>,
+    /// The radius of the verdict and of Figure 21: [`VERDICT_EPS`] on MNIST, the
+    /// largest radius that fits the data set otherwise.
+    pub verdict_eps: f64,
 }
 
 /// The FGSM-margin search of one model, over sets: percentages of its images.
@@ -106,6 +112,10 @@ impl<'a> Robustness<'a> {
             error_sets: Vec::new(),
             problems: Vec::new(),
             without: Vec::new(),
+            verdict_eps: sets
+                .first()
+                .and_then(|s| s.dataset.attack_radii().last().copied())
+                .unwrap_or(VERDICT_EPS),
         };
         for set in sets {
             if !set.robust.any() {
@@ -282,8 +292,8 @@ impl<'a> Robustness<'a> {
     /// it for one of the table's attacks, else the largest epsilon they have.
     pub fn bar_eps(&self) -> Option<f64> {
         let eps: Vec<f64> = FIG21_ATTACKS.iter().flat_map(|a| self.eps(a)).collect();
-        if eps.iter().any(|e| same_eps(*e, VERDICT_EPS)) {
-            return Some(VERDICT_EPS);
+        if eps.iter().any(|e| same_eps(*e, self.verdict_eps)) {
+            return Some(self.verdict_eps);
         }
         eps.into_iter().max_by(f64::total_cmp)
     }
@@ -326,7 +336,7 @@ impl<'a> Robustness<'a> {
 
     pub fn judgements(&self) -> Vec<Judgement> {
         let attack = self.verdict_attack();
-        let mean = |model: &str| self.misclassified(attack, model, VERDICT_EPS).mean;
+        let mean = |model: &str| self.misclassified(attack, model, self.verdict_eps).mean;
         VERDICT_MODELS
             .iter()
             .map(|&model| Judgement {
@@ -363,7 +373,8 @@ pub fn verdict(r: &Robustness) -> (bool, String, Vec<String>) {
         }
     };
     let mut lines = vec![format!(
-        "Attack: {attack}, {what}. Rule: a mixed-null model's advantage survives if its mean misclassification under {attack} at epsilon {VERDICT_EPS} is at least {VERDICT_GAP:.0} percentage points below both the baseline's and its matching rejection baseline's (reject-X, same clean rejection rate as the model's clean null rate) and at most {VERDICT_CEILING:.0} %; means over {} set(s): {}.",
+        "Attack: {attack}, {what}. Rule: a mixed-null model's advantage survives if its mean misclassification under {attack} at epsilon {} is at least {VERDICT_GAP:.0} percentage points below both the baseline's and its matching rejection baseline's (reject-X, same clean rejection rate as the model's clean null rate) and at most {VERDICT_CEILING:.0} %; means over {} set(s): {}.",
+        r.verdict_eps,
         r.attack_sets.len(),
         set_list(&r.attack_sets.iter().map(|s| s.name.to_string()).collect::<Vec<_>>())
     )];
@@ -394,8 +405,9 @@ pub fn verdict(r: &Robustness) -> (bool, String, Vec<String>) {
     let (yes, no, unjudged) = (names(Some(true)), names(Some(false)), names(None));
     let headline = if !unjudged.is_empty() {
         format!(
-            "The white-box verdict cannot be given for {}: no {attack} rows at epsilon {VERDICT_EPS} for the model, the baseline or the rejection baseline.",
-            unjudged.join(", ")
+            "The white-box verdict cannot be given for {}: no {attack} rows at epsilon {} for the model, the baseline or the rejection baseline.",
+            unjudged.join(", "),
+            r.verdict_eps
         )
     } else if no.is_empty() {
         format!(

@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context, Result};
+use nullclass::dataset::DataSet;
 use nullclass::model::NULL_CLASS;
 use nullclass::nulls::Variant;
 use serde::Deserialize;
@@ -69,6 +70,9 @@ impl OutcomeCounts {
 #[derive(Debug, Deserialize)]
 pub struct ModelRecord {
     pub variant: String,
+    /// MNIST when absent: trained before there was a second data set.
+    #[serde(default)]
+    pub dataset: DataSet,
     #[serde(default)]
     pub config: serde_json::Map<String, serde_json::Value>,
     pub device: Option<String>,
@@ -96,6 +100,8 @@ impl ModelRecord {
 /// What the report shows of adversary-gen's and the evaluator's meta.json.
 #[derive(Debug, Default, Deserialize)]
 pub struct ToolMeta {
+    #[serde(default)]
+    pub dataset: DataSet,
     /// The tool's settings (`strength` reads how many images it attacked).
     #[serde(default)]
     pub config: serde_json::Map<String, serde_json::Value>,
@@ -123,6 +129,8 @@ pub struct Examples {
 #[derive(Debug)]
 pub struct Set {
     pub name: String,
+    /// What every model, the attack and the scores were made from.
+    pub dataset: DataSet,
     /// Per model, `Variant::ALL` order.
     pub models: Vec<ModelRecord>,
     /// Per model: clean test accuracy and null rate, percent.
@@ -132,6 +140,8 @@ pub struct Set {
     /// Per model, per epsilon of `sweep_eps`.
     pub sweep: Vec<Vec<OutcomeCounts>>,
     pub eps_threshold: Vec<f64>,
+    /// The label of each adversarial image's source, as `eps_threshold`.
+    pub labels: Vec<i64>,
     pub attack: ToolMeta,
     pub eval: ToolMeta,
     pub examples: Examples,
@@ -221,15 +231,33 @@ fn read_set(name: &str, dir: &Path) -> Result<Set> {
     let (sweep_eps, sweep) = read_sweep(&dir.join("eval/sweep.csv"), n)?;
     let attack: ToolMeta = read_json(&dir.join("adversarial/fgsm/meta.json"))?;
     let eval: ToolMeta = read_json(&dir.join("eval/meta.json"))?;
-    let examples = read_examples(dir, n as i64)?;
+    let (examples, labels) = read_examples(dir, n as i64)?;
+    let dataset = models[0].dataset;
+    let made_from = models
+        .iter()
+        .map(|m| (format!("models/{}.json", m.variant), m.dataset))
+        .chain([
+            ("adversarial/fgsm/meta.json".to_string(), attack.dataset),
+            ("eval/meta.json".to_string(), eval.dataset),
+        ]);
+    for (file, found) in made_from {
+        ensure!(
+            found == dataset,
+            "{file} was made from {}, models/base.json from {}: data sets cannot be mixed",
+            found.title(),
+            dataset.title()
+        );
+    }
     Ok(Set {
         name: name.to_string(),
+        dataset,
         models,
         clean,
         threshold,
         sweep_eps,
         sweep,
         eps_threshold,
+        labels,
         attack,
         eval,
         examples,
@@ -414,10 +442,15 @@ fn predictions(path: &Path, pairs: &[f32]) -> Result<Vec<Prediction>> {
         .collect()
 }
 
-fn read_examples(dir: &Path, n: i64) -> Result<Examples> {
+/// The examples and the labels of all `n` images.
+fn read_examples(dir: &Path, n: i64) -> Result<(Examples, Vec<i64>)> {
     let k = n.min(EXAMPLES as i64) as usize;
     let fgsm = dir.join("adversarial/fgsm");
-    let (_, labels) = arrays::i64s(&fgsm.join("labels.npy"), &[n])?;
+    let labels_path = fgsm.join("labels.npy");
+    let (_, labels) = arrays::i64s(&labels_path, &[n])?;
+    if let Some(bad) = labels.iter().find(|l| !(0..10).contains(*l)) {
+        bail!("{}: label {bad} is not a class 0-9", labels_path.display());
+    }
     let images = |file: &str| -> Result<Vec<Vec<f32>>> {
         let (_, pixels) = arrays::f32s(&fgsm.join(file), &[n, 28, 28])?;
         Ok(arrays::images(&pixels[..k * 784]))
@@ -430,11 +463,12 @@ fn read_examples(dir: &Path, n: i64) -> Result<Examples> {
         .collect::<Result<Vec<_>>>()?;
     let base_path = dir.join(BASE_1_5_FILE);
     let (_, base) = arrays::f32s(&base_path, &[n, 2])?;
-    Ok(Examples {
+    let examples = Examples {
         labels: labels[..k].to_vec(),
         at_threshold: images("adv_images.npy")?,
         at_1_5: images("adv_images_x1.5.npy")?,
         threshold_predictions,
         base_at_1_5: predictions(&base_path, &base[..2 * k])?,
-    })
+    };
+    Ok((examples, labels))
 }

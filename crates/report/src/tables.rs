@@ -8,10 +8,12 @@ use nullclass::artifacts::write_atomic;
 use nullclass::nulls::Variant;
 
 use crate::aggregate::Aggregate;
+use crate::data_set::Words;
 use crate::page::Block;
 use crate::published;
-use crate::sets::OUTCOMES;
+use crate::sets::{Set, OUTCOMES};
 use crate::stats::{std_text, MeanStd};
+use nullclass::dataset::DataSet;
 
 #[derive(Debug, Clone)]
 pub struct Table {
@@ -114,11 +116,12 @@ pub fn write_text(path: &Path, text: &str) -> Result<()> {
     })
 }
 
-/// Figure 6's numbers: clean test accuracy and null rate per model, and the
-/// statistic the published figure shows beside its published value: the mean over
+/// Figure 6's numbers: clean test accuracy and null rate per model, and, for MNIST,
+/// the statistic the published figure shows beside its published value: the mean over
 /// sets for the baseline, the median for the null models (`np.median` in
-/// fgsm_mnist_multiple_models.py).
-pub fn clean(agg: &Aggregate) -> Table {
+/// fgsm_mnist_multiple_models.py). `published` is false for another data set: its
+/// columns are left out, never filled with MNIST's numbers.
+pub fn clean(agg: &Aggregate, published: bool) -> Table {
     let mut csv = Grid::new(&[
         "model",
         "sets",
@@ -127,9 +130,6 @@ pub fn clean(agg: &Aggregate) -> Table {
         "accuracy_median",
         "null_rate_mean",
         "null_rate_std",
-        "compared_statistic",
-        "compared_accuracy",
-        "published_accuracy",
     ]);
     let mut display = Grid::new(&[
         "model",
@@ -137,17 +137,21 @@ pub fn clean(agg: &Aggregate) -> Table {
         "accuracy, mean ± std (%)",
         "accuracy, median (%)",
         "null rate, mean ± std (%)",
-        "compared (%)",
-        "published (%)",
     ]);
+    if published {
+        for h in [
+            "compared_statistic",
+            "compared_accuracy",
+            "published_accuracy",
+        ] {
+            csv.header.push(h.into());
+        }
+        for h in ["compared (%)", "published (%)"] {
+            display.header.push(h.into());
+        }
+    }
     for (name, c) in Variant::ALL.iter().zip(&agg.clean) {
-        let published = if *name == "base" {
-            format!("{:.2}", published::BASE_CLEAN_ACCURACY)
-        } else {
-            published::NULL_CLEAN_ACCURACY_TEXT.to_string()
-        };
-        let (statistic, compared) = published_clean_statistic(name, &c[0]);
-        csv.rows.push(vec![
+        let mut csv_row = vec![
             name.to_string(),
             c[0].n.to_string(),
             num(c[0].mean),
@@ -155,23 +159,38 @@ pub fn clean(agg: &Aggregate) -> Table {
             num(c[0].median),
             num(c[1].mean),
             std_text(c[1].std, 4),
-            statistic.to_string(),
-            num(compared),
-            published.clone(),
-        ]);
-        display.rows.push(vec![
+        ];
+        let mut display_row = vec![
             name.to_string(),
             c[0].n.to_string(),
             c[0].text(2),
             format!("{:.2}", c[0].median),
             c[1].text(2),
-            format!("{compared:.2} ({statistic})"),
-            format!("{published} ({statistic})"),
-        ]);
+        ];
+        if published {
+            let value = if *name == "base" {
+                format!("{:.2}", published::BASE_CLEAN_ACCURACY)
+            } else {
+                published::NULL_CLEAN_ACCURACY_TEXT.to_string()
+            };
+            let (statistic, compared) = published_clean_statistic(name, &c[0]);
+            csv_row.extend([statistic.to_string(), num(compared), value.clone()]);
+            display_row.extend([
+                format!("{compared:.2} ({statistic})"),
+                format!("{value} ({statistic})"),
+            ]);
+        }
+        csv.rows.push(csv_row);
+        display.rows.push(display_row);
     }
+    let title = if published {
+        "Clean test accuracy and null rate over sets (Figure 6): mean ± population std, median, and the published figure's statistic beside its value"
+    } else {
+        "Clean test accuracy and null rate over sets (Figure 6): mean ± population std and median"
+    };
     Table {
         stem: "clean_accuracy",
-        title: "Clean test accuracy and null rate over sets (Figure 6): mean ± population std, median, and the published figure's statistic beside its value".into(),
+        title: title.into(),
         csv,
         display,
     }
@@ -187,17 +206,19 @@ pub fn published_clean_statistic(name: &str, ours: &MeanStd) -> (&'static str, f
     }
 }
 
-/// Figure 10's table beside the published one, with whether each mean is within the
-/// published std.
-pub fn threshold(agg: &Aggregate) -> Table {
+/// Figure 10's table, for MNIST beside the published one with whether each mean is
+/// within the published std (`published`; left out for another data set).
+pub fn threshold(agg: &Aggregate, published: bool) -> Table {
     let mut header = vec!["model".to_string(), "sets".to_string()];
     for o in OUTCOMES {
         header.extend([format!("{o}_mean"), format!("{o}_std")]);
     }
-    for o in OUTCOMES {
-        header.extend([format!("published_{o}_mean"), format!("published_{o}_std")]);
+    if published {
+        for o in OUTCOMES {
+            header.extend([format!("published_{o}_mean"), format!("published_{o}_std")]);
+        }
+        header.extend(OUTCOMES.map(|o| format!("{o}_within_published_std")));
     }
-    header.extend(OUTCOMES.map(|o| format!("{o}_within_published_std")));
     let mut csv = Grid {
         header,
         rows: Vec::new(),
@@ -205,41 +226,51 @@ pub fn threshold(agg: &Aggregate) -> Table {
 
     let mut display = Grid::new(&["model"]);
     for o in OUTCOMES {
-        display.header.extend([
-            format!("{o} (%)"),
-            "published".to_string(),
-            "within std".to_string(),
-        ]);
+        display.header.push(format!("{o} (%)"));
+        if published {
+            display
+                .header
+                .extend(["published".to_string(), "within std".to_string()]);
+        }
     }
     let within = agg.within();
     for (m, name) in Variant::ALL.iter().enumerate() {
         let ours: &[MeanStd; 3] = &agg.threshold[m];
-        let published: Vec<(f64, f64)> = (0..3)
+        let numbers: Vec<(f64, f64)> = (0..3)
             .map(|o| published::threshold(name, o).unwrap_or((f64::NAN, f64::NAN)))
             .collect();
         let mut row = vec![name.to_string(), ours[0].n.to_string()];
         for s in ours {
             row.extend([num(s.mean), std_text(s.std, 4)]);
         }
-        for p in &published {
-            row.extend([format!("{:.1}", p.0), format!("{:.1}", p.1)]);
+        if published {
+            for p in &numbers {
+                row.extend([format!("{:.1}", p.0), format!("{:.1}", p.1)]);
+            }
+            row.extend(within[m].map(yes_no));
         }
-        row.extend(within[m].map(yes_no));
         csv.rows.push(row);
 
         let mut row = vec![name.to_string()];
         for o in 0..3 {
-            row.extend([
-                ours[o].text(1),
-                format!("{:.1} ± {:.1}", published[o].0, published[o].1),
-                yes_no(within[m][o]),
-            ]);
+            row.push(ours[o].text(1));
+            if published {
+                row.extend([
+                    format!("{:.1} ± {:.1}", numbers[o].0, numbers[o].1),
+                    yes_no(within[m][o]),
+                ]);
+            }
         }
         display.rows.push(row);
     }
+    let title = if published {
+        "Scores at the epsilon threshold, percent of the adversarial images, mean ± population std over sets, beside the published Figure 10 (the same statistics; its baseline row is hard-coded, ours measured)"
+    } else {
+        "Scores at the epsilon threshold, percent of the adversarial images, mean ± population std over sets (Figure 10)"
+    };
     Table {
         stem: "threshold_scores",
-        title: "Scores at the epsilon threshold, percent of the adversarial images, mean ± population std over sets, beside the published Figure 10 (the same statistics; its baseline row is hard-coded, ours measured)".into(),
+        title: title.into(),
         csv,
         display,
     }
@@ -248,8 +279,9 @@ pub fn threshold(agg: &Aggregate) -> Table {
 /// Most sets whose own rows the displayed epsilon-threshold table shows.
 pub const PER_SET_ROWS: usize = 3;
 
-/// The epsilon-threshold distribution: per set, over sets, pooled, and published.
-pub fn eps_threshold(agg: &Aggregate) -> Table {
+/// The epsilon-threshold distribution: per set, over sets, pooled, and (`published`,
+/// MNIST only) published.
+pub fn eps_threshold(agg: &Aggregate, published: bool) -> Table {
     let cut = published::THRESHOLD_CUT;
     let share_col = format!("share_below_{cut}_pct");
     let mut csv = Grid::new(&["set", "images", "median", &share_col, "peak_bin_centre"]);
@@ -320,18 +352,72 @@ pub fn eps_threshold(agg: &Aggregate) -> Table {
         format!("{:.1}", p.share_below_cut),
         format!("{:.3}", p.peak),
     ]);
-    let published_row = vec![
-        "published".to_string(),
-        (published::SETS * 1000).to_string(),
-        "n/a".to_string(),
-        format!("> {:.0}", 100.0 * published::SHARE_BELOW_CUT),
-        format!("near {}", published::THRESHOLD_PEAK),
-    ];
-    csv.rows.push(published_row.clone());
-    display.rows.push(published_row);
+    if published {
+        let published_row = vec![
+            "published".to_string(),
+            (published::SETS * 1000).to_string(),
+            "n/a".to_string(),
+            format!("> {:.0}", 100.0 * published::SHARE_BELOW_CUT),
+            format!("near {}", published::THRESHOLD_PEAK),
+        ];
+        csv.rows.push(published_row.clone());
+        display.rows.push(published_row);
+    }
     Table {
         stem: "eps_threshold",
         title: "Epsilon thresholds of the adversarial images (Figure 9)".into(),
+        csv,
+        display,
+    }
+}
+
+/// The epsilon thresholds of every set pooled, by the class of the source image, with
+/// the data set's class names.
+pub fn per_class(sets: &[Set], ds: DataSet) -> Table {
+    let cut = published::THRESHOLD_CUT;
+    let class = ds.class();
+    let share_col = format!("share_below_{cut}_pct");
+    let mut csv = Grid::new(&["label", class, "images", "median", &share_col]);
+    let share_head = format!("below {cut} (%)");
+    let mut display = Grid::new(&[class, "images", "median threshold", &share_head]);
+    for (label, name) in ds.class_names().iter().enumerate() {
+        let values: Vec<f64> = sets
+            .iter()
+            .flat_map(|s| {
+                s.labels
+                    .iter()
+                    .zip(&s.eps_threshold)
+                    .filter(|(l, _)| **l == label as i64)
+                    .map(|(_, e)| *e)
+            })
+            .collect();
+        let below = values.iter().filter(|&&v| v < cut).count();
+        let share = 100.0 * below as f64 / values.len() as f64;
+        let median = crate::stats::median(&values);
+        csv.rows.push(vec![
+            label.to_string(),
+            name.to_string(),
+            values.len().to_string(),
+            num(median),
+            num(share),
+        ]);
+        let shown = |v: f64, d: usize| {
+            if values.is_empty() {
+                "n/a".to_string()
+            } else {
+                format!("{v:.d$}")
+            }
+        };
+        display.rows.push(vec![
+            name.to_string(),
+            values.len().to_string(),
+            shown(median, 3),
+            shown(share, 1),
+        ]);
+    }
+    Table {
+        stem: "eps_threshold_by_class",
+        title: format!("Epsilon thresholds by the {class} of the source image, all sets pooled"),
         csv,
         display,
     }

@@ -26,7 +26,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
         sub: Some("study"),
         required: vec![("--artifacts", root)],
         numeric: &[],
-        other: &["--artifacts"],
+        other: &["--artifacts", "--compare-with"],
     }
     .check();
 }

@@ -310,3 +310,49 @@ pub fn set_strength(
         );
     }
 }
+
+/// `report study` with extra arguments after `--artifacts root`.
+pub fn report_with(root: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_report"))
+        .args(["study", "--artifacts", root.to_str().unwrap()])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// Marks `root` as holding the prepared data set `name` ("mnist", "fashion-mnist"):
+/// its manifest, as dataset-prep writes beside the safetensors file.
+pub fn prepare(root: &Path, name: &str) {
+    write(
+        &root.join(format!("data/{name}.json")),
+        &serde_json::json!({"dataset": name}).to_string(),
+    );
+}
+
+/// Records data set `name` in every JSON of the set in `dir`, as the tools do.
+pub fn set_dataset(dir: &Path, name: &str) {
+    let mut files: Vec<PathBuf> = VARIANTS
+        .iter()
+        .map(|v| dir.join(format!("models/{v}.json")))
+        .collect();
+    files.extend([
+        dir.join("adversarial/fgsm/meta.json"),
+        dir.join("eval/meta.json"),
+    ]);
+    for path in files {
+        let mut json: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
+        json["dataset"] = name.into();
+        write(&path, &json.to_string());
+    }
+}
+
+/// `evaluator corners`' CSV under `root`, from (group, images, share, mean, std) rows.
+pub fn write_corners(root: &Path, rows: &[(&str, u64, f64, f64, f64)]) {
+    let mut text =
+        String::from("group,images,near_binary_share,mean_l2_to_corner,std_l2_to_corner\n");
+    for (group, images, share, mean, std) in rows {
+        text += &format!("{group},{images},{share},{mean},{std}\n");
+    }
+    write(&root.join("geometry/corners.csv"), &text);
+}
