@@ -167,7 +167,7 @@ impl Config {
         }
         if self.apgd_n_target_classes > 9 {
             bail!(
-                "--apgd-n-target-classes {} is more than the 9 wrong digits",
+                "--apgd-n-target-classes {} is more than the 9 wrong classes",
                 self.apgd_n_target_classes
             );
         }
@@ -285,7 +285,7 @@ fn sweep<F: Fn(f32, i64, i64) -> Chunk>(
         }
         let seconds = t0.elapsed().as_secs_f64();
         eprintln!(
-            "adversary-gen: {attack} on {name}, eps {eps}: {successes}/{n} wrong digits \
+            "adversary-gen: {attack} on {name}, eps {eps}: {successes}/{n} turned into a wrong class \
              ({zero} with a zero gradient), {seconds:.1} s"
         );
         stats.push(AttackStat {
