@@ -39,14 +39,14 @@ pub const META_FILE: &str = "meta.json";
 pub const FIGURE8_SCALE: f64 = 1.5;
 
 #[derive(Parser, Debug, Clone, Serialize)]
-/// Finds each MNIST test image's FGSM epsilon threshold against a set's baseline model
+/// Finds each test image's FGSM epsilon threshold against a set's baseline model
 /// and writes SET/adversarial/fgsm/ (sources, labels, test indices, signed gradients,
 /// thresholds, adversarial images at 1x and 1.5x the threshold; meta.json last).
 ///
 /// The test set is walked in order; images the baseline misclassifies are skipped and
 /// images no epsilon up to --max-eps flips are discarded, until --n are acquired.
 pub struct Config {
-    /// Artifacts root: reads data/mnist.safetensors and seed-NN/models/base.safetensors.
+    /// Artifacts root: reads data/<dataset>.safetensors and seed-NN/models/base.safetensors.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN; the attack itself is deterministic).

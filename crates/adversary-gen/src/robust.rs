@@ -41,7 +41,7 @@ use crate::META_FILE;
 
 #[derive(Args, Debug, Clone, Serialize)]
 pub struct Config {
-    /// Artifacts root: reads data/mnist.safetensors and seed-NN/models/*.safetensors.
+    /// Artifacts root: reads data/<dataset>.safetensors and seed-NN/models/*.safetensors.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Set seed (selects seed-NN; also seeds the random starts).

@@ -24,7 +24,7 @@ pub const META_FILE: &str = "nulls_meta.json";
 
 #[derive(Args, Debug, Serialize)]
 pub struct Config {
-    /// Artifacts root holding data/mnist.safetensors.
+    /// Artifacts root holding data/<dataset>.safetensors.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     /// Null types to draw from: u, s, m, us, um, sm or usm (the variant whose

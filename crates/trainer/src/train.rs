@@ -84,7 +84,7 @@ impl Precision {
 /// Settings shared by `train` and `train-set`: all but which models.
 #[derive(Args, Debug, Clone, Serialize)]
 pub struct Settings {
-    /// Artifacts root: reads data/mnist.safetensors, writes seed-NN/models/.
+    /// Artifacts root: reads data/<dataset>.safetensors (MNIST or Fashion-MNIST), writes seed-NN/models/.
     #[arg(long, default_value = "artifacts")]
     pub artifacts: PathBuf,
     #[arg(long, default_value_t = 20, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000))]
