@@ -22,6 +22,7 @@ use nullclass::artifacts::{self, SetDir};
 use nullclass::device::{DeviceChoice, Tf32};
 use nullclass::fgsm;
 use nullclass::npy;
+use nullclass::nulls::Variant;
 use nullclass::session::{self, Session};
 use serde::Serialize;
 use tch::{Kind, Tensor};
@@ -81,6 +82,37 @@ pub struct Config {
     /// Torch intra-op threads (torch's default when absent).
     #[arg(long, value_parser = nullclass::flag_ranges::int::<i32>(1..=nullclass::flag_ranges::MAX_THREADS))]
     pub threads: Option<i32>,
+    /// Score only these models, comma-separated, base first (default: all 8). For a
+    /// set not yet complete; the report skips a set whose scores lack a model.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(serialize_with = "serialize_variants")]
+    pub variants: Option<Vec<Variant>>,
+}
+
+fn serialize_variants<S: serde::Serializer>(
+    v: &Option<Vec<Variant>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    let names: Option<Vec<String>> = v.as_ref().map(|v| v.iter().map(Variant::name).collect());
+    serde::Serialize::serialize(&names, s)
+}
+
+impl Config {
+    /// The models to score: base first, each once.
+    fn variants(&self) -> Result<Vec<Variant>> {
+        let Some(asked) = &self.variants else {
+            return Ok(Variant::all());
+        };
+        if asked.first().map(Variant::is_baseline) != Some(true) {
+            bail!("--variants must start with base: the threshold images are the baseline's");
+        }
+        for (i, v) in asked.iter().enumerate() {
+            if asked[..i].contains(v) {
+                bail!("--variants names {v} twice");
+            }
+        }
+        Ok(asked.clone())
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -198,7 +230,7 @@ pub fn run_in(session: &Session, config: &Config) -> Result<Summary> {
     };
     let device = session.device.device;
     let set = SetDir::new(&config.artifacts, config.seed);
-    let models = inputs::load_set_models(&set, session.dataset, device)?;
+    let models = nullclass::model::load_models(&set, &config.variants()?, session.dataset, device)?;
     let test = &session.test;
     let adv = inputs::load_fgsm(&set.fgsm_dir(), session.dataset, test, &models[0], device)?;
     let n = adv.len();

@@ -288,7 +288,7 @@ fn bad_input_names_the_file_and_writes_nothing() {
     let (um_bytes, sm_bytes) = (fs::read(&um).unwrap(), fs::read(&sm).unwrap());
     fs::remove_file(&um).unwrap();
     fs::remove_file(&sm).unwrap();
-    fails_naming("6 of its 8 models");
+    fails_naming("6 of the 8 models asked for");
     fails_naming("um.safetensors");
     fails_naming("sm.safetensors");
     fs::write(&sm, &sm_bytes).unwrap();

@@ -40,7 +40,7 @@ fn every_numeric_flag_rejects_values_out_of_range() {
             },
             THREADS,
         ],
-        other: &["--artifacts", "--device", "--tf32"],
+        other: &["--artifacts", "--device", "--tf32", "--variants"],
     }
     .check();
 

@@ -247,7 +247,17 @@ pub fn check_model_dataset(set: &SetDir, variant: &Variant, dataset: DataSet) ->
 /// All 8 models of the set, in [`Variant::ALL`] order; names every missing file at
 /// once, and refuses a model trained on another data set than `dataset`.
 pub fn load_set_models(set: &SetDir, dataset: DataSet, device: Device) -> Result<Vec<SetModel>> {
-    let variants = Variant::all();
+    load_models(set, &Variant::all(), dataset, device)
+}
+
+/// The models `variants` of the set, in that order, checked as [`load_set_models`]
+/// checks all 8.
+pub fn load_models(
+    set: &SetDir,
+    variants: &[Variant],
+    dataset: DataSet,
+    device: Device,
+) -> Result<Vec<SetModel>> {
     let missing: Vec<String> = variants
         .iter()
         .map(|v| set.model(v))
@@ -256,9 +266,10 @@ pub fn load_set_models(set: &SetDir, dataset: DataSet, device: Device) -> Result
         .collect();
     if !missing.is_empty() {
         bail!(
-            "set folder {} has {} of its 8 models; missing: {}",
+            "set folder {} has {} of the {} models asked for; missing: {}",
             set.dir.display(),
-            8 - missing.len(),
+            variants.len() - missing.len(),
+            variants.len(),
             missing.join(", ")
         );
     }
