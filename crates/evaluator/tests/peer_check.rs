@@ -7,9 +7,9 @@
 //! Skipped, with a message, when the venv's python cannot import torchattacks
 //! (scripts/setup.sh installs it). Needs the prepared MNIST (`make test` makes it):
 //! `artifacts/data/mnist.safetensors` at the workspace root, or NULLCLASS_MNIST.
-//! Short on purpose: 2 x 200 training steps, one radius, 32 sources, short attack
-//! budgets on both sides (the same APGD iterations and targets), no Square (the
-//! peer side runs none here).  About 2 minutes of CPU time (one thread).
+//! Short on purpose: 2 x 200 training steps, 1,000 test images, one radius, 32
+//! sources, short attack budgets on both sides (the same APGD iterations and
+//! targets), no Square (the peer side runs none here).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -28,13 +28,14 @@ const N: i64 = 32;
 /// The one radius: the short-trained models are neither all broken nor all held here.
 const EPS: f64 = 0.15;
 /// APGD iterations and APGD-T targets, the same for both sides.
-const N_ITER: usize = 20;
+const N_ITER: usize = 30;
 const TARGETS: usize = 3;
 /// Images by which the peer's union may beat our worst case (random starts differ):
 /// 2 of 32, about 6 points.
 const SLACK: i64 = 2;
 const TRAIN_STEPS: i64 = 200;
 const BATCH: i64 = 32;
+const TEST_IMAGES: i64 = 1000;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -120,13 +121,19 @@ fn our_worst_case_breaks_as_many_as_torchattacks_apgd() {
     tch::set_num_threads(1);
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
+    // A cut of MNIST: the training images the short runs use and the first
+    // TEST_IMAGES test images. The tools pass over the whole test set (the sources'
+    // walk, the rejection baselines' taus), which on all 10,000 would be most of
+    // the test's time.
+    let full = Mnist::load(&mnist_file).unwrap();
+    let mnist = Mnist {
+        train_images: full.train_images.narrow(0, 0, TRAIN_STEPS * BATCH),
+        train_labels: full.train_labels.narrow(0, 0, TRAIN_STEPS * BATCH),
+        test_images: full.test_images.narrow(0, 0, TEST_IMAGES),
+        test_labels: full.test_labels.narrow(0, 0, TEST_IMAGES),
+    };
     std::fs::create_dir_all(root.join("data")).unwrap();
-    std::os::unix::fs::symlink(
-        std::fs::canonicalize(&mnist_file).unwrap(),
-        root.join("data/mnist.safetensors"),
-    )
-    .unwrap();
-    let mnist = Mnist::load(&mnist_file).unwrap();
+    mnist.save(&root.join("data/mnist.safetensors")).unwrap();
     let (train_split, test) = (mnist.train(Device::Cpu), mnist.test(Device::Cpu));
 
     // Hashed starting weights (synthetic.rs), so that the run depends on no global seed.
@@ -135,8 +142,9 @@ fn our_worst_case_breaks_as_many_as_torchattacks_apgd() {
     let null = synthetic::hashed_model(12);
     train(&null, &train_split, true);
     let acc = accuracy(&base, &test);
+    // That training ran: 0.88 on the first 1,000 test images (harder than the rest).
     assert!(
-        acc > 0.9,
+        acc > 0.8,
         "baseline accuracy after {TRAIN_STEPS} steps: {acc}"
     );
 
