@@ -8,35 +8,12 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use clap::Parser;
 use nullclass::artifacts::SetDir;
 use nullclass::dataset::{DataSet, Mnist};
 use nullclass::npy;
 use tch::{Device, Kind, Tensor};
 
 const BIN: &str = env!("CARGO_BIN_EXE_evaluator");
-
-/// A synthetic MNIST set 0 with its FGSM folder.
-fn attacked(root: &Path) {
-    adversary_gen::synthetic::write_set(root, 0, 60, 7).unwrap();
-    let root = root.to_str().unwrap();
-    let args = [
-        "adversary-gen",
-        "--artifacts",
-        root,
-        "--seed",
-        "0",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--n",
-        "6",
-        "--batch",
-        "16",
-    ];
-    adversary_gen::run_sets(&adversary_gen::Config::parse_from(args), 1, |_| {}).unwrap();
-}
 
 fn evaluator(args: &[&str], root: &Path) -> (bool, String) {
     let out = Command::new(BIN)
@@ -56,7 +33,7 @@ const FGSM: [&str; 7] = ["fgsm", "--seed", "0", "--device", "cpu", "--threads", 
 fn sources_made_from_another_data_set_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    attacked(root);
+    common::fgsm_set0(root);
     // The same root, now holding "Fashion-MNIST": its FGSM folder was made from MNIST.
     std::fs::rename(DataSet::Mnist.file(root), DataSet::FashionMnist.file(root)).unwrap();
     let (ok, err) = evaluator(&FGSM, root);
@@ -74,7 +51,7 @@ fn sources_made_from_another_data_set_are_refused() {
 fn a_model_trained_on_another_data_set_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    attacked(root);
+    common::fgsm_set0(root);
     let (ok, err) = evaluator(&FGSM, root);
     assert!(ok, "{err}");
     let json = root.join("seed-00/models/m.json");
@@ -115,7 +92,7 @@ fn values(t: &Tensor) -> Vec<f64> {
 fn corners_measures_each_group_as_defined() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    attacked(root);
+    common::fgsm_set0(root);
     // A null dump of 4 images: two mixed (code 2) with known pixels, two others that
     // must not count (they would move every measure).
     let nulls = root.join("nulls");
@@ -191,7 +168,7 @@ fn corners_measures_each_group_as_defined() {
 fn corners_without_mixed_nulls_says_so() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    attacked(root);
+    common::fgsm_set0(root);
     let nulls = root.join("nulls");
     std::fs::create_dir_all(&nulls).unwrap();
     let images = Tensor::zeros([2, 28, 28], (Kind::Float, Device::Cpu));

@@ -6,32 +6,10 @@ mod common;
 
 use std::path::Path;
 
-use clap::Parser;
 use nullclass::artifacts::SetDir;
 use nullclass::npy;
 
 const BIN: &str = env!("CARGO_BIN_EXE_evaluator");
-
-fn attacked(root: &Path) {
-    adversary_gen::synthetic::write_set(root, 0, 60, 7).unwrap();
-    let root = root.to_str().unwrap();
-    let args = [
-        "adversary-gen",
-        "--artifacts",
-        root,
-        "--seed",
-        "0",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--n",
-        "6",
-        "--batch",
-        "16",
-    ];
-    adversary_gen::run_sets(&adversary_gen::Config::parse_from(args), 1, |_| {}).unwrap();
-}
 
 fn csv_rows(dir: &Path, name: &str) -> Vec<String> {
     std::fs::read_to_string(dir.join(name))
@@ -45,7 +23,7 @@ fn csv_rows(dir: &Path, name: &str) -> Vec<String> {
 fn a_subset_of_models_gets_the_rows_a_full_run_gives_it() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    attacked(root);
+    common::fgsm_set0(root);
     let eval = SetDir::new(root, 0).eval_dir();
     common::run_ok(BIN, "fgsm", root, 0, &["--eps-step", "0.25"]);
     let full: Vec<Vec<String>> = ["clean.csv", "threshold.csv", "sweep.csv"]
@@ -103,7 +81,7 @@ fn a_subset_of_models_gets_the_rows_a_full_run_gives_it() {
 fn a_list_without_base_first_or_with_a_repeat_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    attacked(root);
+    common::fgsm_set0(root);
     for (list, says) in [
         ("m,base", "must start with base"),
         ("base,m,m", "names m twice"),

@@ -104,3 +104,27 @@ pub fn assert_same_files(
         }
     }
 }
+
+/// A synthetic set 0 (60 test images) with its FGSM folder of 6 images, made in
+/// process: what the evaluator's data-set and --variants tests score.
+pub fn fgsm_set0(root: &Path) {
+    synthetic::write_set(root, 0, 60, 7).unwrap();
+    let root = root.to_str().unwrap();
+    let args = [
+        "adversary-gen",
+        "--artifacts",
+        root,
+        "--seed",
+        "0",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--n",
+        "6",
+        "--batch",
+        "16",
+    ];
+    let config = <adversary_gen::Config as clap::Parser>::parse_from(args);
+    adversary_gen::run_sets(&config, 1, |_| {}).unwrap();
+}
