@@ -5,7 +5,7 @@
 use nullclass::nulls::Variant;
 
 use crate::robust;
-use crate::robustness::{Robustness, TABLE_ATTACKS, TABLE_EPS};
+use crate::robustness::{Robustness, TABLE_ATTACKS};
 use crate::stats::{median, quantile, std_text, MeanStd};
 use crate::tables::{num, Grid, Table};
 
@@ -45,7 +45,7 @@ pub fn robustness(r: &Robustness) -> Table {
     ]);
     let mut display = Grid::new(&["model", "sets", "clean null rate (%)"]);
     for attack in TABLE_ATTACKS {
-        for eps in TABLE_EPS {
+        for &eps in r.table_eps {
             csv.header.extend([
                 format!("{attack}_eps{eps}_mean"),
                 format!("{attack}_eps{eps}_std"),
@@ -65,7 +65,7 @@ pub fn robustness(r: &Robustness) -> Table {
         ];
         let mut shown = vec![model.clone(), sets.to_string(), cell(&cost, 2, sets)];
         for attack in TABLE_ATTACKS {
-            for eps in TABLE_EPS {
+            for &eps in r.table_eps {
                 let m = r.misclassified(attack, &model, eps);
                 row.extend([mean_csv(&m), std_text(m.std, 4)]);
                 shown.push(cell(&m, 1, sets));
@@ -97,7 +97,9 @@ pub fn robust_error(r: &Robustness) -> Option<Table> {
     }
     let mut csv = Grid::new(&["model", "rejects", "sets"]);
     let mut display = Grid::new(&["model", "rejects", "sets"]);
-    let grid: Vec<f64> = std::iter::once(0.0).chain(TABLE_EPS).collect();
+    let grid: Vec<f64> = std::iter::once(0.0)
+        .chain(r.table_eps.iter().copied())
+        .collect();
     for eps in &grid {
         csv.header.extend([
             format!("robust_error_eps{eps}_mean"),

@@ -3,6 +3,7 @@
 //! (null or rejection rate), the FGSM-margin summary, and the verdict on whether the
 //! null models' advantage survives an attack that knows them.
 
+use nullclass::dataset::DataSet;
 use nullclass::nulls::Variant;
 
 use crate::data_set::Words;
@@ -23,7 +24,6 @@ pub const TABLE_ATTACKS: [&str; 6] = [
 ];
 /// Figure 21's bars: the two transfer attacks and PGD on the model itself.
 pub const FIG21_ATTACKS: [&str; 3] = ["fgsm-transfer", "pgd-transfer", "pgd-adaptive"];
-pub const TABLE_EPS: [f64; 3] = [0.1, 0.2, 0.3];
 
 /// The verdict compares the mixed-null models (those the main verdict credits) with
 /// the baseline and with their matching rejection baseline, under the pointwise worst
@@ -65,6 +65,9 @@ pub struct Robustness<'a> {
     /// The radius of the verdict and of Figure 21: [`VERDICT_EPS`] on MNIST, the
     /// largest radius that fits the data set otherwise.
     pub verdict_eps: f64,
+    /// The tables' radii: those that fit the data set ([`Words::attack_radii`]), so a
+    /// Fashion-MNIST study attacked up to 0.2 gets no column of n/a at 0.3.
+    pub table_eps: &'static [f64],
 }
 
 /// The FGSM-margin search of one model, over sets: percentages of its images.
@@ -116,6 +119,10 @@ impl<'a> Robustness<'a> {
                 .first()
                 .and_then(|s| s.dataset.attack_radii().last().copied())
                 .unwrap_or(VERDICT_EPS),
+            table_eps: sets
+                .first()
+                .map_or(DataSet::Mnist, |s| s.dataset)
+                .attack_radii(),
         };
         for set in sets {
             if !set.robust.any() {
