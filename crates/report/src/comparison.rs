@@ -23,6 +23,7 @@ use crate::robust::same_eps;
 use crate::robustness::Robustness;
 use crate::sets::{self, Set, Skipped, OUTCOMES};
 use crate::stats::{std_text, MeanStd};
+use crate::strength;
 use crate::tables::{num, write_text, Grid, Table};
 
 /// The page, relative to the report folder.
@@ -124,6 +125,21 @@ pub fn write(out: &Path, this: &Study, other: &Path, other_ds: DataSet) -> Resul
     Ok(FILE.to_string())
 }
 
+/// What weakens a study's numbers against the paper's settings (training, FGSM) and
+/// `adversary-gen robust`'s defaults (where the robust stage ran).
+fn weakened(sets: &[Set]) -> Vec<String> {
+    let mut weak = strength::training(sets);
+    weak.extend(strength::fgsm(sets));
+    if sets.iter().any(|s| s.robust.attack_config.is_some()) {
+        weak.extend(
+            strength::robust(sets)
+                .into_iter()
+                .map(|w| format!("robust stage: {w}")),
+        );
+    }
+    weak
+}
+
 fn page(out: &Path, sides: &[Side]) -> Result<Page> {
     let names: Vec<&str> = sides.iter().map(Side::title).collect();
     let mut blocks = vec![Block::Text(format!(
@@ -161,6 +177,36 @@ fn page(out: &Path, sides: &[Side]) -> Result<Page> {
             })
             .collect(),
     ));
+    // Each side's settings, and a warning where one is weaker than the paper's: the
+    // columns then show what those settings give, not what the method does.
+    let weak: Vec<(String, Vec<String>)> = sides
+        .iter()
+        .filter(|s| !s.study.sets.is_empty())
+        .map(|s| (s.title().to_string(), weakened(s.study.sets)))
+        .collect();
+    blocks.push(Block::KeyValues(
+        weak.iter()
+            .map(|(title, w)| {
+                let value = if w.is_empty() {
+                    "the paper's training and FGSM study; the robust stage, where it ran, at adversary-gen's defaults".to_string()
+                } else {
+                    format!("weaker than the paper's: {}", w.join("; "))
+                };
+                (format!("{title} settings"), value)
+            })
+            .collect(),
+    ));
+    let weak_sides: Vec<&str> = weak
+        .iter()
+        .filter(|(_, w)| !w.is_empty())
+        .map(|(t, _)| t.as_str())
+        .collect();
+    if !weak_sides.is_empty() {
+        blocks.push(Block::Warning(vec![format!(
+            "Weakened settings on {}: the columns of that study show what its settings give, not what the null-class defense does; no conclusion on whether it carries over follows from them.",
+            weak_sides.join(" and ")
+        )]));
+    }
     let missing: Vec<Block> = sides
         .iter()
         .filter(|s| s.agg.is_none())

@@ -182,6 +182,13 @@ fn the_comparison_page_holds_both_studies_numbers() {
         assert!(dir.join(&link).is_file(), "comparison.html links to {link}");
     }
     assert!(page.contains("MNIST and Fashion-MNIST side by side"));
+    // Both fixtures' models trained 2 x 100 steps: the page says so for each side.
+    assert!(
+        page.contains("MNIST settings")
+            && page.contains("weaker than the paper's: models trained 200 steps")
+            && page.contains("Weakened settings on MNIST and Fashion-MNIST"),
+        "{page}"
+    );
     assert!(
         page.contains("2 set(s): seed-00, seed-01") && page.contains("1 set(s): seed-00"),
         "the page does not say how many sets"
@@ -251,9 +258,19 @@ fn the_comparison_page_holds_both_studies_numbers() {
         fs::remove_file(d.join("eval/robust.csv")).unwrap();
         fs::remove_file(d.join("eval/rejection.csv")).unwrap();
     }
+    // MNIST's sets now at the paper's settings: only Fashion-MNIST's side is weak.
+    for d in [&m0, &m1] {
+        set_strength(d, (20, 1875), 1000, None);
+    }
     let out = report_with(&fashion, &["--compare-with", mnist.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out));
     let page = fs::read_to_string(fashion.join("report/comparison.html")).unwrap();
+    assert!(
+        page.contains("the paper's training and FGSM study")
+            && page.contains("Weakened settings on Fashion-MNIST:")
+            && !page.contains("Weakened settings on MNIST"),
+        "{page}"
+    );
     assert!(
         page.contains("MNIST: the robust stage has not run"),
         "{page}"
