@@ -146,6 +146,21 @@ fn page(out: &Path, sides: &[Side]) -> Result<Page> {
         "The null-class study on {}, side by side. Each column is over all complete sets of its study's root, every mean and std over sets (population std, ddof 0; n/a for one set). The report's published numbers are of MNIST: they appear beside MNIST's columns only.",
         names.join(" and ")
     ))];
+    // Each side's settings, and a warning where one is weaker than the paper's: the
+    // columns then show what those settings give, not what the method does.
+    let weak: Vec<(String, Vec<String>)> = sides
+        .iter()
+        .filter(|s| !s.study.sets.is_empty())
+        .map(|s| (s.title().to_string(), weakened(s.study.sets)))
+        .collect();
+    let settings = weak.iter().map(|(title, w)| {
+        let value = if w.is_empty() {
+            "the paper's training and FGSM study; the robust stage, where it ran, at adversary-gen's defaults".to_string()
+        } else {
+            format!("weaker than the paper's: {}", w.join("; "))
+        };
+        (format!("{title} settings"), value)
+    });
     blocks.push(Block::KeyValues(
         sides
             .iter()
@@ -175,25 +190,7 @@ fn page(out: &Path, sides: &[Side]) -> Result<Page> {
                     ),
                 )
             })
-            .collect(),
-    ));
-    // Each side's settings, and a warning where one is weaker than the paper's: the
-    // columns then show what those settings give, not what the method does.
-    let weak: Vec<(String, Vec<String>)> = sides
-        .iter()
-        .filter(|s| !s.study.sets.is_empty())
-        .map(|s| (s.title().to_string(), weakened(s.study.sets)))
-        .collect();
-    blocks.push(Block::KeyValues(
-        weak.iter()
-            .map(|(title, w)| {
-                let value = if w.is_empty() {
-                    "the paper's training and FGSM study; the robust stage, where it ran, at adversary-gen's defaults".to_string()
-                } else {
-                    format!("weaker than the paper's: {}", w.join("; "))
-                };
-                (format!("{title} settings"), value)
-            })
+            .chain(settings)
             .collect(),
     ));
     let weak_sides: Vec<&str> = weak

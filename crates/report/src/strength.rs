@@ -18,6 +18,12 @@ pub const PAPER_IMAGES: u64 = 1000;
 /// `adversary-gen robust`'s defaults: the strength its verdict assumes.
 pub const PGD_STEPS: u64 = 100;
 pub const PGD_RESTARTS: u64 = 1;
+/// Its APGD and Square defaults (AutoAttack's names). Runs from before APGD and
+/// Square existed do not record them: nothing is said of what did not run.
+pub const APGD_N_ITER: u64 = 100;
+pub const APGD_N_RESTARTS: u64 = 1;
+pub const APGD_N_TARGET_CLASSES: u64 = 9;
+pub const SQUARE_N_QUERIES: u64 = 1000;
 
 fn number(config: &Map<String, Value>, key: &str) -> Option<u64> {
     config.get(key).and_then(Value::as_u64)
@@ -80,6 +86,23 @@ pub fn robust(sets: &[Set]) -> Vec<String> {
             Some(v) if v < default => weak.push(format!("{v} {what} (default {default})")),
             None => weak.push(format!("no record of the {what}")),
             _ => {}
+        }
+    }
+    let recorded_only = [
+        ("apgd_n_iter", APGD_N_ITER, "APGD iterations"),
+        ("apgd_n_restarts", APGD_N_RESTARTS, "APGD restarts"),
+        (
+            "apgd_n_target_classes",
+            APGD_N_TARGET_CLASSES,
+            "APGD-T target classes",
+        ),
+        ("square_n_queries", SQUARE_N_QUERIES, "Square queries"),
+    ];
+    for (key, default, what) in recorded_only {
+        if let Some(v) = least(configs.iter().copied(), key) {
+            if v < default {
+                weak.push(format!("{v} {what} (default {default})"));
+            }
         }
     }
     if configs.iter().any(|c| flag(c, "no_targeted")) {

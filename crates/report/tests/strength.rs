@@ -75,3 +75,35 @@ fn full_settings_keep_their_verdicts() {
     );
     assert!(md.contains("> ✅ **The mixed-null models' advantage survives adaptive PGD.**"));
 }
+
+#[test]
+fn short_apgd_or_square_runs_are_named_too() {
+    // make demo's robust flags: --apgd-n-iter 20 --square-n-queries 200, the rest at
+    // the defaults.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_nulls(root);
+    let dir = make_set(root, 0);
+    write_robust(&dir);
+    set_strength(&dir, (20, 1875), 1000, None);
+    write(
+        &dir.join("adversarial/robust/meta.json"),
+        &serde_json::json!({"config": {"n": 1000, "steps": 100, "restarts": 1,
+            "no_targeted": false, "no_random_start": false, "apgd_n_iter": 20,
+            "apgd_n_restarts": 1, "apgd_n_target_classes": 9, "square_n_queries": 200}})
+        .to_string(),
+    );
+    let out = report(root);
+    assert!(out.status.success(), "{}", text(&out));
+    let md = fs::read_to_string(root.join("report/report.md")).unwrap();
+    assert!(md.contains("20 APGD iterations (default 100)"), "{md}");
+    assert!(md.contains("200 Square queries (default 1000)"), "{md}");
+    assert!(
+        !md.contains("APGD restarts") && !md.contains("target classes"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("> ✅ **The mixed-null models' advantage survives"),
+        "{md}"
+    );
+}
