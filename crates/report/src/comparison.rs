@@ -200,8 +200,9 @@ fn page(out: &Path, sides: &[Side]) -> Result<Page> {
         .collect();
     if !weak_sides.is_empty() {
         blocks.push(Block::Warning(vec![format!(
-            "Weakened settings on {}: the columns of that study show what its settings give, not what the null-class defense does; no conclusion on whether it carries over follows from them.",
-            weak_sides.join(" and ")
+            "Weakened settings on {}: the columns of {} show what its settings give, not what the null-class defense does; no conclusion on whether it carries over follows from them.",
+            weak_sides.join(" and "),
+            if weak_sides.len() > 1 { "each study" } else { "that study" }
         )]));
     }
     let missing: Vec<Block> = sides
