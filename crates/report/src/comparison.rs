@@ -125,21 +125,6 @@ pub fn write(out: &Path, this: &Study, other: &Path, other_ds: DataSet) -> Resul
     Ok(FILE.to_string())
 }
 
-/// What weakens a study's numbers against the paper's settings (training, FGSM) and
-/// `adversary-gen robust`'s defaults (where the robust stage ran).
-fn weakened(sets: &[Set]) -> Vec<String> {
-    let mut weak = strength::training(sets);
-    weak.extend(strength::fgsm(sets));
-    if sets.iter().any(|s| s.robust.attack_config.is_some()) {
-        weak.extend(
-            strength::robust(sets)
-                .into_iter()
-                .map(|w| format!("robust stage: {w}")),
-        );
-    }
-    weak
-}
-
 fn page(out: &Path, sides: &[Side]) -> Result<Page> {
     let names: Vec<&str> = sides.iter().map(Side::title).collect();
     let mut blocks = vec![Block::Text(format!(
@@ -151,7 +136,7 @@ fn page(out: &Path, sides: &[Side]) -> Result<Page> {
     let weak: Vec<(String, Vec<String>)> = sides
         .iter()
         .filter(|s| !s.study.sets.is_empty())
-        .map(|s| (s.title().to_string(), weakened(s.study.sets)))
+        .map(|s| (s.title().to_string(), strength::study(s.study.sets)))
         .collect();
     let settings = weak.iter().map(|(title, w)| {
         let value = if w.is_empty() {

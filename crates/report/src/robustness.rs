@@ -62,11 +62,9 @@ pub struct Robustness<'a> {
     pub problems: Vec<(String, String)>,
     /// Sets with none of the robustness files.
     pub without: Vec<String>,
-    /// The radius of the verdict and of Figure 21: [`VERDICT_EPS`] on MNIST, the
-    /// largest radius that fits the data set otherwise.
-    pub verdict_eps: f64,
     /// The tables' radii: those that fit the data set ([`Words::attack_radii`]), so a
-    /// Fashion-MNIST study attacked up to 0.2 gets no column of n/a at 0.3.
+    /// Fashion-MNIST study attacked up to 0.2 gets no column of n/a at 0.3. The
+    /// largest is the verdict's ([`Robustness::verdict_eps`]).
     pub table_eps: &'static [f64],
 }
 
@@ -108,6 +106,12 @@ fn values(list: impl Iterator<Item = Option<f64>>) -> Vec<f64> {
 }
 
 impl<'a> Robustness<'a> {
+    /// The radius of the verdict and of Figure 21: [`VERDICT_EPS`] on MNIST, the
+    /// largest radius that fits the data set otherwise.
+    pub fn verdict_eps(&self) -> f64 {
+        self.table_eps.last().copied().unwrap_or(VERDICT_EPS)
+    }
+
     pub fn of(sets: &'a [Set]) -> Self {
         let mut r = Self {
             attack_sets: Vec::new(),
@@ -115,10 +119,6 @@ impl<'a> Robustness<'a> {
             error_sets: Vec::new(),
             problems: Vec::new(),
             without: Vec::new(),
-            verdict_eps: sets
-                .first()
-                .and_then(|s| s.dataset.attack_radii().last().copied())
-                .unwrap_or(VERDICT_EPS),
             table_eps: sets
                 .first()
                 .map_or(DataSet::Mnist, |s| s.dataset)
@@ -299,8 +299,8 @@ impl<'a> Robustness<'a> {
     /// it for one of the table's attacks, else the largest epsilon they have.
     pub fn bar_eps(&self) -> Option<f64> {
         let eps: Vec<f64> = FIG21_ATTACKS.iter().flat_map(|a| self.eps(a)).collect();
-        if eps.iter().any(|e| same_eps(*e, self.verdict_eps)) {
-            return Some(self.verdict_eps);
+        if eps.iter().any(|e| same_eps(*e, self.verdict_eps())) {
+            return Some(self.verdict_eps());
         }
         eps.into_iter().max_by(f64::total_cmp)
     }
@@ -343,7 +343,7 @@ impl<'a> Robustness<'a> {
 
     pub fn judgements(&self) -> Vec<Judgement> {
         let attack = self.verdict_attack();
-        let mean = |model: &str| self.misclassified(attack, model, self.verdict_eps).mean;
+        let mean = |model: &str| self.misclassified(attack, model, self.verdict_eps()).mean;
         VERDICT_MODELS
             .iter()
             .map(|&model| Judgement {
@@ -381,7 +381,7 @@ pub fn verdict(r: &Robustness) -> (bool, String, Vec<String>) {
     };
     let mut lines = vec![format!(
         "Attack: {attack}, {what}. Rule: a mixed-null model's advantage survives if its mean misclassification under {attack} at epsilon {} is at least {VERDICT_GAP:.0} percentage points below both the baseline's and its matching rejection baseline's (reject-X, same clean rejection rate as the model's clean null rate) and at most {VERDICT_CEILING:.0} %; means over {} set(s): {}.",
-        r.verdict_eps,
+        r.verdict_eps(),
         r.attack_sets.len(),
         set_list(&r.attack_sets.iter().map(|s| s.name.to_string()).collect::<Vec<_>>())
     )];
@@ -414,7 +414,7 @@ pub fn verdict(r: &Robustness) -> (bool, String, Vec<String>) {
         format!(
             "The white-box verdict cannot be given for {}: no {attack} rows at epsilon {} for the model, the baseline or the rejection baseline.",
             unjudged.join(", "),
-            r.verdict_eps
+            r.verdict_eps()
         )
     } else if no.is_empty() {
         format!(
