@@ -21,6 +21,8 @@
 #     default  the defaults: PGD 100 x 0.01 + 9 targets, APGD 100 iterations,
 #              1 restart, 9 APGD-T targets, Square 1000 queries
 #     large    PGD 200 steps, APGD 200 iterations and 2 restarts, Square 3000 queries
+#     wide     the default's steps and iterations, APGD 2 restarts, Square 3000 queries
+#              (large's restarts and queries without its longer runs)
 #   The table's "largest" is the last rung run.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: scripts/robust-budget.sh ROOT SEED" >&2; exit 2; }
@@ -43,7 +45,8 @@ flags_of() {
     half) echo "--steps 50 --apgd-n-iter 50 --square-n-queries 500" ;;
     default) echo "" ;;
     large) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 3000" ;;
-    *) echo "robust-budget: unknown rung $1 (quarter, half, default, large)" >&2; return 1 ;;
+    wide) echo "--apgd-n-restarts 2 --square-n-queries 3000" ;;
+    *) echo "robust-budget: unknown rung $1 (quarter, half, default, large, wide)" >&2; return 1 ;;
   esac
 }
 
