@@ -5,9 +5,11 @@
 //! and atomic writes ([`artifacts`]), device selection ([`device`]), what the later
 //! stages share across sets ([`session`]) and the counter-based random streams of
 //! training and PGD ([`streams`]); flag checks ([`flag_ranges`]) and folder swaps
-//! that survive a kill ([`staged_dir`]).
+//! that survive a kill ([`staged_dir`]); the robust stage's default attack budgets
+//! ([`attack_budget`]), which adversary-gen runs and the report checks runs against.
 
 pub mod artifacts;
+pub mod attack_budget;
 pub mod dataset;
 pub mod device;
 pub mod fgsm;

@@ -5,24 +5,18 @@
 //!
 //! The settings come from the artifacts: each model's JSON (`config.epochs`,
 //! `config.steps`), adversary-gen's FGSM `meta.json` (`config.n`) and its robust
-//! `meta.json` (`config.n`, `steps`, `restarts`, `no_targeted`, `no_random_start`).
+//! `meta.json` (`config.n`, `steps`, `restarts`, `no_targeted`, `no_random_start`, the
+//! APGD and Square budgets), checked against [`nullclass::attack_budget`].
 
+use nullclass::attack_budget as budget;
 use serde_json::{Map, Value};
 
 use crate::sets::Set;
 
 /// The paper's training: 20 epochs of 1875 steps (60,000 samples at batch 32).
 pub const PAPER_TRAINING_STEPS: u64 = 20 * 1875;
-/// Adversarial images per set: the paper's FGSM study and robust's default.
+/// FGSM images per set in the paper's study.
 pub const PAPER_IMAGES: u64 = 1000;
-/// `adversary-gen robust`'s defaults: the strength its verdict assumes.
-pub const PGD_STEPS: u64 = 100;
-pub const PGD_RESTARTS: u64 = 1;
-/// Its APGD and Square defaults (AutoAttack's names).
-pub const APGD_N_ITER: u64 = 100;
-pub const APGD_N_RESTARTS: u64 = 1;
-pub const APGD_N_TARGET_CLASSES: u64 = 9;
-pub const SQUARE_N_QUERIES: u64 = 1000;
 
 fn number(config: &Map<String, Value>, key: &str) -> Option<u64> {
     config.get(key).and_then(Value::as_u64)
@@ -79,27 +73,32 @@ pub fn robust(sets: &[Set]) -> Vec<String> {
     // are absent from runs made before they existed, and nothing is said of what did
     // not run.
     let checks = [
-        ("steps", PGD_STEPS, "PGD steps", true),
-        ("restarts", PGD_RESTARTS, "PGD restarts", true),
-        ("n", PAPER_IMAGES, "images per set", true),
-        ("apgd_n_iter", APGD_N_ITER, "APGD iterations", false),
-        ("apgd_n_restarts", APGD_N_RESTARTS, "APGD restarts", false),
+        ("steps", budget::PGD_STEPS, "PGD steps", true),
+        ("restarts", budget::PGD_RESTARTS, "PGD restarts", true),
+        ("n", budget::IMAGES as usize, "images per set", true),
+        ("apgd_n_iter", budget::APGD_N_ITER, "APGD iterations", false),
+        (
+            "apgd_n_restarts",
+            budget::APGD_N_RESTARTS,
+            "APGD restarts",
+            false,
+        ),
         (
             "apgd_n_target_classes",
-            APGD_N_TARGET_CLASSES,
+            budget::APGD_N_TARGET_CLASSES,
             "APGD-T target classes",
             false,
         ),
         (
             "square_n_queries",
-            SQUARE_N_QUERIES,
+            budget::SQUARE_N_QUERIES,
             "Square queries",
             false,
         ),
     ];
     for (key, default, what, required) in checks {
         match least(configs.iter().copied(), key) {
-            Some(v) if v < default => weak.push(format!("{v} {what} (default {default})")),
+            Some(v) if v < default as u64 => weak.push(format!("{v} {what} (default {default})")),
             None if required => weak.push(format!("no record of the {what}")),
             _ => {}
         }

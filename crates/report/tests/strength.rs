@@ -8,6 +8,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
+use nullclass::attack_budget as budget;
 
 const MIXED: [&str; 4] = ["m", "um", "sm", "usm"];
 
@@ -78,8 +79,8 @@ fn full_settings_keep_their_verdicts() {
 
 #[test]
 fn short_apgd_or_square_runs_are_named_too() {
-    // make demo's robust flags: --apgd-n-iter 20 --square-n-queries 200, the rest at
-    // the defaults.
+    // make demo's APGD iterations and Square queries, the other budgets at the
+    // defaults.
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     make_nulls(root);
@@ -90,14 +91,17 @@ fn short_apgd_or_square_runs_are_named_too() {
         &dir.join("adversarial/robust/meta.json"),
         &serde_json::json!({"config": {"n": 1000, "steps": 100, "restarts": 1,
             "no_targeted": false, "no_random_start": false, "apgd_n_iter": 20,
-            "apgd_n_restarts": 1, "apgd_n_target_classes": 9, "square_n_queries": 200}})
+            "apgd_n_restarts": budget::APGD_N_RESTARTS, "apgd_n_target_classes": 9,
+            "square_n_queries": 200}})
         .to_string(),
     );
     let out = report(root);
     assert!(out.status.success(), "{}", text(&out));
     let md = fs::read_to_string(root.join("report/report.md")).unwrap();
-    assert!(md.contains("20 APGD iterations (default 100)"), "{md}");
-    assert!(md.contains("200 Square queries (default 1000)"), "{md}");
+    let iterations = format!("20 APGD iterations (default {})", budget::APGD_N_ITER);
+    let queries = format!("200 Square queries (default {})", budget::SQUARE_N_QUERIES);
+    assert!(md.contains(&iterations), "{md}");
+    assert!(md.contains(&queries), "{md}");
     assert!(
         !md.contains("APGD restarts") && !md.contains("target classes"),
         "{md}"
