@@ -272,7 +272,7 @@ check-gpu-script: gpu-pack
 # the attacks beyond the report on 20 images with short PGD runs.
 demo:
 	$(MAKE) --no-print-directory all robust ARTIFACTS_BASE=artifacts/demo SEEDS=1 EPOCHS=2 STEPS=300 N_ADV=100 \
-	  DEVICE=cpu ROBUST_N=20 ROBUST_FLAGS="--steps 20 --eps-step 0.1 --apgd-n-iter 20 --square-n-queries 200"
+	  DEVICE=cpu ROBUST_N=20 ROBUST_FLAGS="--steps 20 --eps-step 0.1 --apgd-n-iter 20 --apgd-n-restarts 1 --square-n-queries 200"
 
 clean-demo:
 	rm -rf artifacts/demo

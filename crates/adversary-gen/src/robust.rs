@@ -24,6 +24,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use nullclass::artifacts::SetDir;
+use nullclass::attack_budget;
 use nullclass::dataset::TEST_COUNT;
 use nullclass::device::{device_name, DeviceChoice, Tf32};
 use nullclass::fgsm::{self, Goal, SearchConfig};
@@ -48,7 +49,7 @@ pub struct Config {
     #[arg(long, value_parser = nullclass::flag_ranges::int::<u64>(0..=nullclass::flag_ranges::MAX_SEED))]
     pub seed: u64,
     /// Source images: the first N test images the baseline classifies correctly.
-    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::dataset::TEST_COUNT))]
+    #[arg(long, default_value_t = attack_budget::IMAGES, value_parser = nullclass::flag_ranges::int::<i64>(1..=nullclass::dataset::TEST_COUNT))]
     pub n: i64,
     /// auto, cpu, cuda or cuda:N (auto takes a GPU when one is usable).
     #[arg(long, default_value = "auto")]
@@ -67,10 +68,10 @@ pub struct Config {
     #[arg(long, default_value_t = 0.01, value_parser = nullclass::flag_ranges::pixel_eps)]
     pub step: f64,
     /// PGD steps per run.
-    #[arg(long, default_value_t = 100, value_parser = nullclass::flag_ranges::int::<usize>(1..=1_000_000))]
+    #[arg(long, default_value_t = attack_budget::PGD_STEPS, value_parser = nullclass::flag_ranges::int::<usize>(1..=1_000_000))]
     pub steps: usize,
     /// Random starts per loss; the worst case per image is kept.
-    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<usize>(1..=10_000))]
+    #[arg(long, default_value_t = attack_budget::PGD_RESTARTS, value_parser = nullclass::flag_ranges::int::<usize>(1..=10_000))]
     pub restarts: usize,
     /// Start at the source image instead of a random point of the ball.
     #[arg(long)]
@@ -79,18 +80,18 @@ pub struct Config {
     #[arg(long)]
     pub no_targeted: bool,
     /// APGD iterations per run (AutoAttack's n_iter).
-    #[arg(long, default_value_t = 100, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000))]
+    #[arg(long, default_value_t = attack_budget::APGD_N_ITER, value_parser = nullclass::flag_ranges::int::<usize>(1..=100_000))]
     pub apgd_n_iter: usize,
     /// APGD random starts per loss (n_restarts).
-    #[arg(long, default_value_t = 1, value_parser = nullclass::flag_ranges::int::<usize>(1..=1000))]
+    #[arg(long, default_value_t = attack_budget::APGD_N_RESTARTS, value_parser = nullclass::flag_ranges::int::<usize>(1..=1000))]
     pub apgd_n_restarts: usize,
     /// APGD-T's targeted DLR runs, at the strongest wrong digits (n_target_classes,
     /// 0 to 9).
-    #[arg(long, default_value_t = 9, value_parser = nullclass::flag_ranges::int::<usize>(0..=9))]
+    #[arg(long, default_value_t = attack_budget::APGD_N_TARGET_CLASSES, value_parser = nullclass::flag_ranges::int::<usize>(0..=9))]
     pub apgd_n_target_classes: usize,
     /// Square attack queries per image (n_queries; 0 skips the attack's queries
     /// beyond its initialisation).
-    #[arg(long, default_value_t = 1000, value_parser = nullclass::flag_ranges::int::<usize>(0..=1_000_000))]
+    #[arg(long, default_value_t = attack_budget::SQUARE_N_QUERIES, value_parser = nullclass::flag_ranges::int::<usize>(0..=1_000_000))]
     pub square_n_queries: usize,
     /// Square attack's initial share of pixels per square (p_init).
     #[arg(long, default_value_t = 0.8, value_parser = nullclass::flag_ranges::pixel_eps)]

@@ -27,6 +27,12 @@ const ROBUST: &[&str] = &[
     "0.02",
     "--steps",
     "3",
+    "--apgd-n-iter",
+    "10",
+    "--apgd-n-restarts",
+    "2",
+    "--square-n-queries",
+    "100",
 ];
 
 #[test]
