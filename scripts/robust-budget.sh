@@ -15,14 +15,19 @@
 # resumes). Environment:
 #   N (100) sources; EPS_STEP (0.1) and EPS_MAX (0.3) the radii; THREADS (1);
 #   BIN (target/release) the tools; OUT (ROOT/budget) the rungs' roots;
-#   RUNGS (all) the rungs to run, by name, space-separated, of:
-#     quarter  PGD 25 steps, APGD 25 iterations, Square 250 queries
-#     half     PGD 50 steps, APGD 50 iterations, Square 500 queries
-#     default  the defaults: PGD 100 x 0.01 + 9 targets, APGD 100 iterations,
-#              1 restart, 9 APGD-T targets, Square 1000 queries
-#     large    PGD 200 steps, APGD 200 iterations and 2 restarts, Square 3000 queries
-#     wide     the default's steps and iterations, APGD 2 restarts, Square 3000 queries
-#              (large's restarts and queries without its longer runs)
+#   RUNGS (all) the rungs to run, by name, space-separated, of (every rung names
+#   all its budgets, so a rung means the same whatever the tools' defaults are):
+#     quarter  PGD 25 steps, APGD 25 iterations x 1 restart, Square 250 queries
+#     half     PGD 50 steps, APGD 50 iterations x 1 restart, Square 500 queries
+#     v1       the defaults before session 7: PGD 100 steps, APGD 100 iterations
+#              x 1 restart, Square 1000 queries
+#     wide     v1's steps and iterations, APGD 2 restarts, Square 3000 queries
+#     large    PGD 200 steps, APGD 200 iterations x 2 restarts, Square 3000 queries
+#     default  today's defaults: PGD 100 steps, APGD 200 iterations x 2 restarts,
+#              Square 5000 queries (AutoAttack's)
+#     double   twice every budget of default: PGD 200 steps, APGD 400 iterations
+#              x 4 restarts, Square 10000 queries
+#   Every rung has PGD's 0.01 step and 9 targets and APGD-T's 9 targets.
 #   The table's "largest" is the last rung run.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: scripts/robust-budget.sh ROOT SEED" >&2; exit 2; }
@@ -37,16 +42,18 @@ eps_max=${EPS_MAX:-0.3}
 threads=${THREADS:-1}
 bin=${BIN:-target/release}
 out=${OUT:-$root/budget}
-rungs=${RUNGS:-quarter half default large}
+rungs=${RUNGS:-quarter half v1 wide large default double}
 
 flags_of() {
   case $1 in
-    quarter) echo "--steps 25 --apgd-n-iter 25 --square-n-queries 250" ;;
-    half) echo "--steps 50 --apgd-n-iter 50 --square-n-queries 500" ;;
-    default) echo "" ;;
+    quarter) echo "--steps 25 --apgd-n-iter 25 --apgd-n-restarts 1 --square-n-queries 250" ;;
+    half) echo "--steps 50 --apgd-n-iter 50 --apgd-n-restarts 1 --square-n-queries 500" ;;
+    v1) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 1000" ;;
+    wide) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 2 --square-n-queries 3000" ;;
     large) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 3000" ;;
-    wide) echo "--apgd-n-restarts 2 --square-n-queries 3000" ;;
-    *) echo "robust-budget: unknown rung $1 (quarter, half, default, large, wide)" >&2; return 1 ;;
+    default) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 5000" ;;
+    double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
+    *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, default, double)" >&2; return 1 ;;
   esac
 }
 
