@@ -4,19 +4,22 @@
 //! Chosen with the budget ladder of `scripts/robust-budget.sh` (BENCHMARKS.md,
 //! session 7): on 20 demo sources, twice every budget below breaks the same images
 //! on 22 of 24 model-radius rows; on usm it breaks one more at 0.1 and two more at
-//! 0.3, so these defaults are not converged there (issue 14 stays open on it).
+//! 0.3 (and four times them one more yet at 0.3), so these defaults are not
+//! converged there (issue 14 stays open on it).
 //! PGD keeps the report's 100 steps: it is the attack the study had before APGD and
 //! Square, kept as it was so that its row still says what it said; the worst case
 //! does not rest on it.
 
 /// Images per set (the paper's FGSM study has as many).
 pub const IMAGES: i64 = 1000;
-/// PGD steps per run and random starts per loss.
+/// PGD steps per run.
 pub const PGD_STEPS: usize = 100;
+/// PGD random starts per loss.
 pub const PGD_RESTARTS: usize = 1;
-/// APGD iterations per run and random starts per loss (AutoAttack's `n_iter`,
-/// `n_restarts`; its standard version runs 100 x 1, which left images unbroken here).
+/// APGD iterations per run (AutoAttack's `n_iter`; its standard version runs 100,
+/// which left images unbroken here).
 pub const APGD_N_ITER: usize = 200;
+/// APGD random starts per loss (`n_restarts`; AutoAttack's standard 1).
 pub const APGD_N_RESTARTS: usize = 2;
 /// APGD-T's targeted runs (`n_target_classes`): every wrong digit.
 pub const APGD_N_TARGET_CLASSES: usize = 9;
