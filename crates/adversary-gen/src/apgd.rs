@@ -61,9 +61,10 @@ impl ApgdLoss {
 }
 
 /// The losses of the APGD ensemble: cross-entropy (the report's threat model), the
-/// merged cross-entropy (APGD-CE through the merging wrapper), the null-aware margin,
-/// the null-aware DLR, then APGD-T's targeted DLR at the `targets` strongest wrong
-/// digits (at most 9).
+/// merged cross-entropy (APGD-CE through the merging wrapper), the summed
+/// cross-entropy (the same through the wrapper that adds the label's and null's
+/// probabilities), the null-aware margin, the null-aware DLR, then APGD-T's targeted
+/// DLR at the `targets` strongest wrong digits (at most 9).
 pub fn ensemble(targets: usize) -> Vec<ApgdLoss> {
     let mut losses: Vec<ApgdLoss> = [
         Loss::CrossEntropy,
@@ -75,6 +76,7 @@ pub fn ensemble(targets: usize) -> Vec<ApgdLoss> {
     .map(ApgdLoss::Plain)
     .collect();
     losses.extend((1..=targets.min(9) as i64).map(|rank| ApgdLoss::TargetedDlr { rank }));
+        Loss::SummedCrossEntropy,
     losses
 }
 

@@ -27,6 +27,10 @@ pub enum Loss {
     /// Cross-entropy at the label over the merged logits: the loss of APGD-CE run
     /// through the merging wrapper.
     MergedCrossEntropy,
+    /// Cross-entropy at the label over the summed logits ([`summed`]): `-log(p_y +
+    /// p_null)`, the probability that the image is the label or null, which falls
+    /// with both at once.
+    SummedCrossEntropy,
     /// Croce & Hein's difference of logits ratio over the merged logits,
     /// `-(z'_y - max_{j != y} z'_j) / (z'_pi1 - z'_pi3)`: scale-free, untargeted.
     Dlr,
@@ -45,6 +49,13 @@ impl Loss {
             Loss::Margin => margin(logits, labels),
             Loss::Targeted { offset } => target_margin(logits, &target_of(labels, offset)),
             Loss::MergedCrossEntropy => merged(logits, labels).cross_entropy_loss::<Tensor>(
+                labels,
+                None,
+                Reduction::None,
+                -100,
+                0.0,
+            ),
+            Loss::SummedCrossEntropy => summed(logits, labels).cross_entropy_loss::<Tensor>(
                 labels,
                 None,
                 Reduction::None,
@@ -72,6 +83,7 @@ impl Loss {
             Loss::Margin => "margin".into(),
             Loss::Targeted { offset } => format!("margin-t{offset}"),
             Loss::MergedCrossEntropy => "merged-ce".into(),
+            Loss::SummedCrossEntropy => "summed-ce".into(),
             Loss::Dlr => "dlr".into(),
             Loss::TargetedDlr { offset } => format!("dlr-t{offset}"),
         }
@@ -105,6 +117,17 @@ pub fn merged(logits: &Tensor, labels: &Tensor) -> Tensor {
     let label = digits.gather(1, &index, false);
     let null = logits.narrow(1, NULL_CLASS, 1);
     digits.scatter(1, &index, &label.maximum(&null))
+}
+
+/// The 10 summed logits `[B, 10]`: the digits, with the label's replaced by
+/// `log(e^z_y + e^z_null)`, so that their softmax gives the label `p_y + p_null`.
+pub fn summed(logits: &Tensor, labels: &Tensor) -> Tensor {
+    let digits = logits.narrow(1, 0, NULL_CLASS);
+    let index = labels.unsqueeze(1);
+    let label = digits.gather(1, &index, false);
+    let null = logits.narrow(1, NULL_CLASS, 1);
+    let both = Tensor::cat(&[label, null], 1).logsumexp([1i64], true);
+    digits.scatter(1, &index, &both)
 }
 
 /// `logits` with the columns in `index` (`[B]`) set to -inf, so a max skips them.
@@ -195,5 +218,38 @@ mod tests {
         let lse = m.iter().map(|v| v.exp()).sum::<f32>().ln();
         let ce = to_vec(&Loss::MergedCrossEntropy.objective(&z, &y));
         assert!((ce[0] - (lse - 4.0)).abs() < 1e-5, "{ce:?}");
+        // Summed CE = -log(p_0 + p_null) over all 11 classes.
+        let all: f32 = a.iter().map(|v| v.exp()).sum();
+        let want = -((a[0].exp() + a[10].exp()) / all).ln();
+        let got = to_vec(&Loss::SummedCrossEntropy.objective(&z, &y));
+        assert!((got[0] - want).abs() < 1e-5, "{got:?} vs {want}");
+    }
+
+    #[test]
+    fn the_summed_loss_lowers_label_and_null_together_where_max_merging_cannot() {
+        // Label and null nearly tie: through the max, the gradient reaches the label
+        // only, and a step that lowers it may raise null past it.
+        let mut a = [0f32; 11];
+        a[0] = 3.0;
+        a[10] = 2.9;
+        a[5] = 1.0;
+        let z = logits(&[a]).set_requires_grad(true);
+        let y = Tensor::from_slice(&[0i64]);
+        let grad = |loss: Loss| {
+            let g = Tensor::run_backward(
+                &[loss.objective(&z, &y).sum(Kind::Float)],
+                &[&z],
+                false,
+                false,
+            );
+            to_vec(&g[0])
+        };
+        let max = grad(Loss::MergedCrossEntropy);
+        assert!(max[0] < 0.0 && max[10] == 0.0, "{max:?}");
+        let sum = grad(Loss::SummedCrossEntropy);
+        assert!(sum[0] < 0.0 && sum[10] < 0.0, "{sum:?}");
+        // Each in proportion to its probability: e^3 : e^2.9.
+        let ratio = sum[0] / sum[10];
+        assert!((ratio - 0.1f32.exp()).abs() < 1e-4, "{sum:?}");
     }
 }
