@@ -12,12 +12,14 @@
 //! iterations, restarts or targets can only raise it.
 
 use nullclass::fgsm::loss_gradient;
+use nullclass::model::NUM_CLASSES;
+use nullclass::streams::unit_float;
 use serde::Serialize;
 use tch::nn::ModuleT;
 use tch::{Kind, Tensor};
 
 use crate::losses::{margin, merged, targeted_dlr, Loss};
-use crate::pgd::start_noise;
+use crate::pgd::{image_bits, start_noise};
 
 /// Momentum weight of the new step (the paper's alpha).
 pub const MOMENTUM: f64 = 0.75;
@@ -26,6 +28,8 @@ pub const MOMENTUM: f64 = 0.75;
 pub const RHO: f64 = 0.75;
 /// Distinguishes APGD's random starts from PGD's.
 const START_STREAM: u64 = 0x6170_6764_0000_0000;
+/// Distinguishes the output-diversified starts' directions from the starts.
+const ODI_STREAM: u64 = 0x6f64_6900_0000_0000;
 
 /// One APGD attack's settings, named as in AutoAttack.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -36,6 +40,9 @@ pub struct ApgdConfig {
     pub n_iter: usize,
     /// Random starts per loss (`n_restarts`).
     pub n_restarts: usize,
+    /// Output-diversified steps at each start (Tashiro et al. 2020's N_ODI; 0 = the
+    /// plain uniform start of AutoAttack).
+    pub odi_steps: usize,
     /// Seeds the random starts (with the image's test index and the restart).
     pub seed: u64,
 }
@@ -69,6 +76,7 @@ pub fn ensemble(targets: usize) -> Vec<ApgdLoss> {
     let mut losses: Vec<ApgdLoss> = [
         Loss::CrossEntropy,
         Loss::MergedCrossEntropy,
+        Loss::SummedCrossEntropy,
         Loss::Margin,
         Loss::Dlr,
     ]
@@ -76,7 +84,6 @@ pub fn ensemble(targets: usize) -> Vec<ApgdLoss> {
     .map(ApgdLoss::Plain)
     .collect();
     losses.extend((1..=targets.min(9) as i64).map(|rank| ApgdLoss::TargetedDlr { rank }));
-        Loss::SummedCrossEntropy,
     losses
 }
 
@@ -328,6 +335,45 @@ fn run_once<M: ModuleT>(
     }
 }
 
+/// Output-diversified initialisation (Tashiro et al. 2020, "Diversity can be
+/// transferred: output diversification for white- and black-box attacks"): from the
+/// uniform start, `cfg.odi_steps` signed steps of size eps up a random direction
+/// w . z of the logits, w uniform in [-1, 1]^11, drawn anew for every image, restart
+/// and loss (`loss_index`, the loss's place in the ensemble), so that the losses of
+/// one restart also start from different outputs, and a run's direction does not
+/// depend on how many restarts or targets the attack has.
+///
+/// Why: at eps 0.3 every uniform start of a null model lands in the null class
+/// (the models were trained to call such noise null), so restarts that differ in
+/// pixels begin at the same output and climb to the same place; diversifying the
+/// output is what makes a restart a new try.
+#[allow(clippy::too_many_arguments)]
+fn diversify<M: ModuleT>(
+    net: &M,
+    start: Tensor,
+    lo: &Tensor,
+    hi: &Tensor,
+    ids: &Tensor,
+    eps: f64,
+    restart: usize,
+    loss_index: usize,
+    cfg: &ApgdConfig,
+) -> Tensor {
+    if cfg.odi_steps == 0 {
+        return start;
+    }
+    let stream = cfg.seed ^ ODI_STREAM ^ ((restart as u64) << 40) ^ ((loss_index as u64) << 32);
+    let w = unit_float(&image_bits(ids, stream, NUM_CLASSES))
+        .g_mul_scalar(2.0)
+        .g_sub_scalar(1.0);
+    let mut x = start;
+    for _ in 0..cfg.odi_steps {
+        let (_, g) = loss_gradient(net, &x, |z| (z * &w).sum_dim_intlist(1, false, Kind::Float));
+        x = (&x + g.sign().g_mul_scalar(eps)).maximum(lo).minimum(hi);
+    }
+    x
+}
+
 /// Attacks `images` (`[B,1,28,28]` in [0, 1]; `labels` and test indices `ids` int64
 /// `[B]`) with each loss in turn, `cfg.n_restarts` runs each. The first run covers
 /// every image for all its iterations (so broken images end far into the wrong
@@ -357,7 +403,7 @@ pub fn attack<M: ModuleT>(
         zero: Tensor::zeros([b], (Kind::Bool, device)),
     };
     let mut first = true;
-    for &loss in losses {
+    for (loss_index, &loss) in losses.iter().enumerate() {
         let targets = match loss {
             ApgdLoss::TargetedDlr { rank } => ranked.select(1, (rank - 1).clamp(0, 8)),
             ApgdLoss::Plain(_) => labels.shallow_clone(),
@@ -381,6 +427,17 @@ pub fn attack<M: ModuleT>(
             let start = (&x0 + noise.g_mul_scalar(eps))
                 .maximum(&lo_a)
                 .minimum(&hi_a);
+            let start = diversify(
+                net,
+                start,
+                &lo_a,
+                &hi_a,
+                &pick(ids),
+                eps,
+                r,
+                loss_index,
+                cfg,
+            );
             run_once(
                 net,
                 active.shallow_clone(),

@@ -85,6 +85,10 @@ pub struct Config {
     /// APGD random starts per loss (n_restarts).
     #[arg(long, default_value_t = attack_budget::APGD_N_RESTARTS, value_parser = nullclass::flag_ranges::int::<usize>(1..=1000))]
     pub apgd_n_restarts: usize,
+    /// Output-diversified steps at each APGD start (ODI, Tashiro et al. 2020; 0 = the
+    /// uniform start alone, as AutoAttack).
+    #[arg(long, default_value_t = attack_budget::APGD_ODI_STEPS, value_parser = nullclass::flag_ranges::int::<usize>(0..=100))]
+    pub apgd_odi_steps: usize,
     /// APGD-T's targeted DLR runs, at the strongest wrong digits (n_target_classes,
     /// 0 to 9).
     #[arg(long, default_value_t = attack_budget::APGD_N_TARGET_CLASSES, value_parser = nullclass::flag_ranges::int::<usize>(0..=9))]
@@ -124,6 +128,7 @@ impl Config {
             eps,
             n_iter: self.apgd_n_iter,
             n_restarts: self.apgd_n_restarts,
+            odi_steps: self.apgd_odi_steps,
             seed: self.seed,
         }
     }

@@ -27,6 +27,7 @@ fn apgd_config(eps: f32, n_iter: usize, n_restarts: usize) -> ApgdConfig {
         eps,
         n_iter,
         n_restarts,
+        odi_steps: 0,
         seed: 5,
     }
 }
@@ -51,15 +52,12 @@ fn check_ball(images: &Tensor, x: &Tensor, eps: f32) {
 #[test]
 fn apgd_and_square_stay_in_the_ball_and_the_pixel_range() {
     let (model, x, y, ids) = hashed_case();
-    for eps in [0.05f32, 0.3] {
-        let r = apgd::attack(
-            &model.net,
-            &x,
-            &y,
-            &ids,
-            &apgd::ensemble(2),
-            &apgd_config(eps, 6, 1),
-        );
+    for (eps, odi_steps) in [(0.05f32, 0), (0.3, 0), (0.3, 2)] {
+        let cfg = ApgdConfig {
+            odi_steps,
+            ..apgd_config(eps, 6, 1)
+        };
+        let r = apgd::attack(&model.net, &x, &y, &ids, &apgd::ensemble(2), &cfg);
         check_ball(&r.images, &x, eps);
         let m = margin(&model.net.forward_t(&r.images, false), &y);
         assert!(
@@ -227,4 +225,54 @@ fn square_finds_the_wrong_digit_without_gradients() {
     assert!(pred.eq(3).all().int64_value(&[]) != 0, "{pred:?}");
     assert_eq!(s.successes(), b);
     assert!(s.queries.max().int64_value(&[]) < 1000);
+}
+
+/// A plateau for every loss of APGD: digit 3's logit `200 clamp(s - 0.45, 0, 0.05) - 5`
+/// (`s` the image's mean pixel) is flat at the sources (0.3 everywhere) and at every
+/// uniform start, and no other logit the losses read moves; only digit 5's logit, far
+/// below all others, follows `s`. Starts that differ in pixels but not in output climb
+/// nothing; an output-diversified start moves `s` by eps one way or the other, and
+/// the way up (s = 0.6) puts digit 3 on top. The null models' version of this: every
+/// uniform start at eps 0.3 is called null (BENCHMARKS.md, session 9).
+#[derive(Debug)]
+struct Plateau;
+
+impl ModuleT for Plateau {
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+        let s = xs.flatten(1, -1).mean_dim(&[1i64][..], false, Kind::Float);
+        let label = s.zeros_like();
+        let three = (&s - 0.45).clamp(0.0, 0.05).g_mul_scalar(200.0) - 5.0;
+        let five = s.g_mul_scalar(10.0) - 1000.0;
+        let rest = || label.shallow_clone() - 500.0;
+        let mut cols = vec![label.shallow_clone(), rest(), rest(), three, rest(), five];
+        cols.extend((6..10).map(|_| rest()));
+        cols.push(label.shallow_clone() - 1.0);
+        Tensor::stack(&cols, 1)
+    }
+}
+
+#[test]
+fn output_diversified_starts_leave_a_plateau_that_uniform_starts_cannot() {
+    let b = 24;
+    let x = Tensor::full([b, 1, 28, 28], 0.3, (Kind::Float, Device::Cpu));
+    let y = Tensor::zeros([b], (Kind::Int64, Device::Cpu));
+    let ids = Tensor::arange(b, (Kind::Int64, Device::Cpu)) * 11;
+    let losses = apgd::ensemble(0);
+    let run = |odi_steps: usize| {
+        let cfg = ApgdConfig {
+            odi_steps,
+            ..apgd_config(0.3, 20, 3)
+        };
+        let r = apgd::attack(&Plateau, &x, &y, &ids, &losses, &cfg);
+        check_ball(&r.images, &x, 0.3);
+        r.successes()
+    };
+    assert_eq!(
+        run(0),
+        0,
+        "uniform starts got off the plateau: it tests nothing"
+    );
+    let diversified = run(2);
+    // 4 losses x 3 restarts, each direction up with chance 1/2: all 24 but by a fluke.
+    assert!(diversified >= b - 1, "ODI broke {diversified} of {b}");
 }

@@ -21,6 +21,9 @@ pub const PGD_RESTARTS: usize = 1;
 pub const APGD_N_ITER: usize = 200;
 /// APGD random starts per loss (`n_restarts`; AutoAttack's standard 1).
 pub const APGD_N_RESTARTS: usize = 2;
+/// Output-diversified steps at each APGD start (ODI's N_ODI; 0 = AutoAttack's plain
+/// uniform start).
+pub const APGD_ODI_STEPS: usize = 0;
 /// APGD-T's targeted runs (`n_target_classes`): every wrong digit.
 pub const APGD_N_TARGET_CLASSES: usize = 9;
 /// Square attack queries per image (`n_queries`; AutoAttack's standard 5000).

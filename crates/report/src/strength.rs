@@ -84,6 +84,12 @@ pub fn robust(sets: &[Set]) -> Vec<String> {
             false,
         ),
         (
+            "apgd_odi_steps",
+            budget::APGD_ODI_STEPS,
+            "APGD output-diversified steps",
+            false,
+        ),
+        (
             "apgd_n_target_classes",
             budget::APGD_N_TARGET_CLASSES,
             "APGD-T target classes",
