@@ -173,10 +173,13 @@ $(STAMPS)/attack.txt: FORCE
 $(STAMPS)/eval.txt: FORCE
 	@mkdir -p $(@D)
 	@echo '$(EVAL_FLAGS)' | cmp -s - $@ || echo '$(EVAL_FLAGS)' > $@
+# The robust stamp also holds adversary-gen's default budgets (NAME=value from
+# nullclass::attack_budget), so that stronger defaults rerun the stage.
+ROBUST_DEFAULTS := $(shell sed -n 's/^pub const \([A-Z_0-9]*\): [a-z0-9]* = \([0-9_]*\);$$/\1=\2/p' crates/nullclass/src/attack_budget.rs)
 $(STAMPS)/robust.txt: FORCE
 	@mkdir -p $(@D)
-	@echo 'n=$(ROBUST_N) eps_max=$(ROBUST_EPS_MAX) $(ROBUST_FLAGS)' | cmp -s - $@ || \
-	  echo 'n=$(ROBUST_N) eps_max=$(ROBUST_EPS_MAX) $(ROBUST_FLAGS)' > $@
+	@echo 'n=$(ROBUST_N) eps_max=$(ROBUST_EPS_MAX) $(ROBUST_FLAGS) defaults: $(ROBUST_DEFAULTS)' | cmp -s - $@ || \
+	  echo 'n=$(ROBUST_N) eps_max=$(ROBUST_EPS_MAX) $(ROBUST_FLAGS) defaults: $(ROBUST_DEFAULTS)' > $@
 
 $(DATA): | $(TOOLS)
 	scripts/fetch-$(DATASET).sh $(DATA_DIR)

@@ -261,3 +261,31 @@ fn make_trains_each_group_of_sets_in_one_process() {
         }
     }
 }
+
+#[test]
+fn the_robust_stamp_holds_the_default_budgets() {
+    use nullclass::attack_budget as budget;
+    let out = make_dry_run(&["robust"], &["SEEDS=1", "DEVICE=cpu"]);
+    let stamp = lines_with(&out, ".settings/robust.txt")
+        .into_iter()
+        .find(|l| l.contains("defaults:"))
+        .unwrap_or_else(|| panic!("no robust stamp line with the defaults:\n{out}"))
+        .to_string();
+    let defaults = [
+        ("IMAGES", budget::IMAGES as usize),
+        ("PGD_STEPS", budget::PGD_STEPS),
+        ("PGD_RESTARTS", budget::PGD_RESTARTS),
+        ("APGD_N_ITER", budget::APGD_N_ITER),
+        ("APGD_N_RESTARTS", budget::APGD_N_RESTARTS),
+        ("APGD_ODI_STEPS", budget::APGD_ODI_STEPS),
+        ("APGD_N_TARGET_CLASSES", budget::APGD_N_TARGET_CLASSES),
+        ("SQUARE_N_QUERIES", budget::SQUARE_N_QUERIES),
+    ];
+    for (name, value) in defaults {
+        let word = format!("{name}={value}");
+        assert!(
+            stamp.split_whitespace().any(|w| w == word),
+            "the robust stamp lacks {word}: {stamp}"
+        );
+    }
+}
