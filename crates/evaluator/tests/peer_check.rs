@@ -173,6 +173,7 @@ fn our_worst_case_breaks_as_many_as_torchattacks_apgd() {
         no_targeted: true,
         apgd_n_iter: N_ITER,
         apgd_n_restarts: 1,
+        apgd_odi_steps: 0,
         apgd_n_target_classes: TARGETS,
         square_n_queries: 0,
         square_p_init: 0.8,

@@ -26,6 +26,7 @@ fn attack(root: &Path, seed: u64, n: i64) -> serde_json::Value {
         no_targeted: false,
         apgd_n_iter: 5,
         apgd_n_restarts: 1,
+        apgd_odi_steps: 0,
         apgd_n_target_classes: 2,
         square_n_queries: 20,
         square_p_init: 0.8,
