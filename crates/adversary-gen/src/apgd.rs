@@ -466,6 +466,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_ensemble_is_the_one_the_report_checks_for() {
+        let names: Vec<String> = ensemble(0).into_iter().map(ApgdLoss::name).collect();
+        assert_eq!(names, nullclass::attack_budget::APGD_LOSSES);
+        assert_eq!(ensemble(9).len(), names.len() + 9);
+    }
+
+    #[test]
     fn checkpoints_of_the_paper() {
         assert_eq!(checkpoints(100), [0, 22, 41, 57, 70, 80, 87, 93, 99]);
         assert_eq!(checkpoints(10), [0, 3, 5, 6, 7, 8, 9, 10]);

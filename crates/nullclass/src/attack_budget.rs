@@ -24,6 +24,10 @@ pub const APGD_N_RESTARTS: usize = 2;
 /// Output-diversified steps at each APGD start (ODI's N_ODI; 0 = AutoAttack's plain
 /// uniform start).
 pub const APGD_ODI_STEPS: usize = 0;
+/// The untargeted losses of the APGD ensemble, by their names in meta.json's
+/// `losses_apgd`: a run whose ensemble lacks one (an older adversary-gen's) is weaker
+/// than today's, whatever its budgets.
+pub const APGD_LOSSES: [&str; 5] = ["ce", "merged-ce", "summed-ce", "margin", "dlr"];
 /// APGD-T's targeted runs (`n_target_classes`): every wrong digit.
 pub const APGD_N_TARGET_CLASSES: usize = 9;
 /// Square attack queries per image (`n_queries`; AutoAttack's standard 5000).

@@ -227,6 +227,8 @@ pub struct Robust {
     pub gradients: Option<Vec<ZeroGradient>>,
     /// The `config` of adversary-gen robust's meta.json: the attacks' strength.
     pub attack_config: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The `losses_apgd` of that meta.json: the APGD ensemble the run had.
+    pub apgd_losses: Option<Vec<String>>,
     pub robust_error: Option<Vec<RobustError>>,
     /// Files that are there but could not be used, each with why.
     pub problems: Vec<String>,
@@ -277,10 +279,15 @@ pub fn read(dir: &Path) -> Robust {
             Err(e) => robust.problems.push(format!("{e:#}")),
         }
     }
-    robust.attack_config = std::fs::read_to_string(dir.join(ATTACK_META_FILE))
+    let attack_meta = std::fs::read_to_string(dir.join(ATTACK_META_FILE))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+    robust.attack_config = attack_meta
+        .as_ref()
         .and_then(|v| v.get("config")?.as_object().cloned());
+    robust.apgd_losses = attack_meta
+        .as_ref()
+        .and_then(|v| serde_json::from_value(v.get("losses_apgd")?.clone()).ok());
     if has(ROBUST_ERROR_FILE) {
         match read_robust_error(&dir.join(ROBUST_ERROR_FILE)) {
             Ok(e) => robust.robust_error = Some(e),

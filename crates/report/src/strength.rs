@@ -6,7 +6,8 @@
 //! The settings come from the artifacts: each model's JSON (`config.epochs`,
 //! `config.steps`), adversary-gen's FGSM `meta.json` (`config.n`) and its robust
 //! `meta.json` (`config.n`, `steps`, `restarts`, `no_targeted`, `no_random_start`, the
-//! APGD and Square budgets), checked against [`nullclass::attack_budget`].
+//! APGD and Square budgets; `losses_apgd`, the APGD ensemble), checked against
+//! [`nullclass::attack_budget`].
 
 use nullclass::attack_budget as budget;
 use serde_json::{Map, Value};
@@ -108,6 +109,31 @@ pub fn robust(sets: &[Set]) -> Vec<String> {
             None if required => weak.push(format!("no record of the {what}")),
             _ => {}
         }
+    }
+    // A run with APGD but without a loss of today's ensemble (an older adversary-gen)
+    // broke fewer images than today's would at the same budgets.
+    let mut missing: Vec<&str> = Vec::new();
+    for set in sets {
+        let ran_apgd = set
+            .robust
+            .attack_config
+            .as_ref()
+            .is_some_and(|c| c.contains_key("apgd_n_iter"));
+        if !ran_apgd {
+            continue;
+        }
+        let had = set.robust.apgd_losses.as_deref().unwrap_or_default();
+        for name in budget::APGD_LOSSES {
+            if !had.iter().any(|h| h == name) && !missing.contains(&name) {
+                missing.push(name);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        weak.push(format!(
+            "APGD without the {} loss of today's ensemble (an older adversary-gen; delete adversarial/robust/ to rerun)",
+            missing.join(", ")
+        ));
     }
     if configs.iter().any(|c| flag(c, "no_targeted")) {
         weak.push("no targeted PGD runs (--no-targeted)".into());

@@ -111,3 +111,52 @@ fn short_apgd_or_square_runs_are_named_too() {
         "{md}"
     );
 }
+
+/// The report's page for one set whose robust meta.json has today's budgets and the
+/// APGD ensemble `losses`.
+fn page_with_apgd_losses(losses: &[&str]) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    make_nulls(root);
+    let dir = make_set(root, 0);
+    write_robust(&dir);
+    set_strength(&dir, (20, 1875), 1000, None);
+    write(
+        &dir.join("adversarial/robust/meta.json"),
+        &serde_json::json!({"config": {"n": budget::IMAGES, "steps": budget::PGD_STEPS,
+            "restarts": budget::PGD_RESTARTS, "no_targeted": false, "no_random_start": false,
+            "apgd_n_iter": budget::APGD_N_ITER, "apgd_n_restarts": budget::APGD_N_RESTARTS,
+            "apgd_odi_steps": budget::APGD_ODI_STEPS,
+            "apgd_n_target_classes": budget::APGD_N_TARGET_CLASSES,
+            "square_n_queries": budget::SQUARE_N_QUERIES},
+            "losses_apgd": losses})
+        .to_string(),
+    );
+    let out = report(root);
+    assert!(out.status.success(), "{}", text(&out));
+    fs::read_to_string(root.join("report/report.md")).unwrap()
+}
+
+#[test]
+fn an_older_apgd_ensemble_is_named_as_weaker() {
+    let today: Vec<&str> = budget::APGD_LOSSES
+        .into_iter()
+        .chain(["dlr-target1", "dlr-target2"])
+        .collect();
+    let md = page_with_apgd_losses(&today);
+    assert!(!md.contains("No verdict"), "{md}");
+    let older: Vec<&str> = today
+        .iter()
+        .copied()
+        .filter(|&l| l != "summed-ce")
+        .collect();
+    let md = page_with_apgd_losses(&older);
+    assert!(
+        md.contains("APGD without the summed-ce loss of today's ensemble"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("> ✅ **The mixed-null models' advantage survives"),
+        "{md}"
+    );
+}
