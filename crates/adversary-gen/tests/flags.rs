@@ -99,6 +99,11 @@ fn every_numeric_flag_rejects_values_out_of_range() {
                 good: "2",
             },
             Flag {
+                name: "--apgd-odi-steps",
+                bad: &["-1", "101"],
+                good: "2",
+            },
+            Flag {
                 name: "--apgd-n-target-classes",
                 bad: &["-1", "10"],
                 good: "0",
