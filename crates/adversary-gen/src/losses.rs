@@ -7,6 +7,11 @@
 //! The merged losses see the null model through the detector-merging wrapper of the
 //! literature: the true label's logit becomes `max(z_y, z_null)` and the null column
 //! is dropped, so that over the 10 merged logits "not the label" means a wrong digit.
+//! [`Loss::SummedCrossEntropy`] merges by probability instead (`p_y + p_null`): near a
+//! tie of `z_y` and `z_null` a loss through the max lowers only one of them while the
+//! other may rise, so sign steps stall short of a wrong digit (BENCHMARKS.md, session
+//! 9: with the summed loss the default budgets broke 8 of 20 demo sources of usm at
+//! eps 0.1, where no budget without it broke more than 6).
 
 use nullclass::model::NULL_CLASS;
 use serde::Serialize;
