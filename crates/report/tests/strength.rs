@@ -81,23 +81,10 @@ fn full_settings_keep_their_verdicts() {
 fn short_apgd_or_square_runs_are_named_too() {
     // make demo's APGD iterations and Square queries, the other budgets at the
     // defaults.
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path();
-    make_nulls(root);
-    let dir = make_set(root, 0);
-    write_robust(&dir);
-    set_strength(&dir, (20, 1875), 1000, None);
-    write(
-        &dir.join("adversarial/robust/meta.json"),
-        &serde_json::json!({"config": {"n": 1000, "steps": 100, "restarts": 1,
-            "no_targeted": false, "no_random_start": false, "apgd_n_iter": 20,
-            "apgd_n_restarts": budget::APGD_N_RESTARTS, "apgd_n_target_classes": 9,
-            "square_n_queries": 200}})
-        .to_string(),
-    );
-    let out = report(root);
-    assert!(out.status.success(), "{}", text(&out));
-    let md = fs::read_to_string(root.join("report/report.md")).unwrap();
+    let md = page_with_robust_meta(serde_json::json!({"config": {"n": 1000, "steps": 100,
+        "restarts": 1, "no_targeted": false, "no_random_start": false, "apgd_n_iter": 20,
+        "apgd_n_restarts": budget::APGD_N_RESTARTS, "apgd_n_target_classes": 9,
+        "square_n_queries": 200}}));
     let iterations = format!("20 APGD iterations (default {})", budget::APGD_N_ITER);
     let queries = format!("200 Square queries (default {})", budget::SQUARE_N_QUERIES);
     assert!(md.contains(&iterations), "{md}");
@@ -112,29 +99,30 @@ fn short_apgd_or_square_runs_are_named_too() {
     );
 }
 
-/// The report's page for one set whose robust meta.json has today's budgets and the
-/// APGD ensemble `losses`.
-fn page_with_apgd_losses(losses: &[&str]) -> String {
+/// The report's page for one set trained and FGSM-attacked at the paper's settings,
+/// whose robust meta.json is `meta`.
+fn page_with_robust_meta(meta: serde_json::Value) -> String {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     make_nulls(root);
     let dir = make_set(root, 0);
     write_robust(&dir);
     set_strength(&dir, (20, 1875), 1000, None);
-    write(
-        &dir.join("adversarial/robust/meta.json"),
-        &serde_json::json!({"config": {"n": budget::IMAGES, "steps": budget::PGD_STEPS,
-            "restarts": budget::PGD_RESTARTS, "no_targeted": false, "no_random_start": false,
-            "apgd_n_iter": budget::APGD_N_ITER, "apgd_n_restarts": budget::APGD_N_RESTARTS,
-            "apgd_odi_steps": budget::APGD_ODI_STEPS,
-            "apgd_n_target_classes": budget::APGD_N_TARGET_CLASSES,
-            "square_n_queries": budget::SQUARE_N_QUERIES},
-            "losses_apgd": losses})
-        .to_string(),
-    );
+    write(&dir.join("adversarial/robust/meta.json"), &meta.to_string());
     let out = report(root);
     assert!(out.status.success(), "{}", text(&out));
     fs::read_to_string(root.join("report/report.md")).unwrap()
+}
+
+/// The page for a robust run at today's budgets with the APGD ensemble `losses`.
+fn page_with_apgd_losses(losses: &[&str]) -> String {
+    page_with_robust_meta(serde_json::json!({"config": {"n": budget::IMAGES,
+        "steps": budget::PGD_STEPS, "restarts": budget::PGD_RESTARTS, "no_targeted": false,
+        "no_random_start": false, "apgd_n_iter": budget::APGD_N_ITER,
+        "apgd_n_restarts": budget::APGD_N_RESTARTS, "apgd_odi_steps": budget::APGD_ODI_STEPS,
+        "apgd_n_target_classes": budget::APGD_N_TARGET_CLASSES,
+        "square_n_queries": budget::SQUARE_N_QUERIES},
+        "losses_apgd": losses}))
 }
 
 #[test]
