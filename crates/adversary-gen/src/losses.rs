@@ -117,22 +117,29 @@ pub fn targeted_dlr(logits: &Tensor, labels: &Tensor, targets: &Tensor) -> Tenso
 /// The 10 merged logits `[B, 10]`: the digits, with the label's replaced by
 /// `max(z_y, z_null)`.
 pub fn merged(logits: &Tensor, labels: &Tensor) -> Tensor {
-    let digits = logits.narrow(1, 0, NULL_CLASS);
-    let index = labels.unsqueeze(1);
-    let label = digits.gather(1, &index, false);
-    let null = logits.narrow(1, NULL_CLASS, 1);
-    digits.scatter(1, &index, &label.maximum(&null))
+    merge_null_into_label(logits, labels, |label, null| label.maximum(null))
 }
 
 /// The 10 summed logits `[B, 10]`: the digits, with the label's replaced by
 /// `log(e^z_y + e^z_null)`, so that their softmax gives the label `p_y + p_null`.
 pub fn summed(logits: &Tensor, labels: &Tensor) -> Tensor {
+    merge_null_into_label(logits, labels, |label, null| {
+        Tensor::cat(&[label, null], 1).logsumexp([1i64], true)
+    })
+}
+
+/// The digits' logits `[B, 10]` with the label's column replaced by
+/// `combine(z_y, z_null)` (both `[B, 1]`): the detector-merging wrappers.
+fn merge_null_into_label(
+    logits: &Tensor,
+    labels: &Tensor,
+    combine: impl Fn(&Tensor, &Tensor) -> Tensor,
+) -> Tensor {
     let digits = logits.narrow(1, 0, NULL_CLASS);
     let index = labels.unsqueeze(1);
     let label = digits.gather(1, &index, false);
     let null = logits.narrow(1, NULL_CLASS, 1);
-    let both = Tensor::cat(&[label, null], 1).logsumexp([1i64], true);
-    digits.scatter(1, &index, &both)
+    digits.scatter(1, &index, &combine(&label, &null))
 }
 
 /// `logits` with the columns in `index` (`[B]`) set to -inf, so a max skips them.
