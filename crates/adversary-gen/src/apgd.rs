@@ -354,7 +354,6 @@ fn diversify<M: ModuleT>(
     lo: &Tensor,
     hi: &Tensor,
     ids: &Tensor,
-    eps: f64,
     restart: usize,
     loss_index: usize,
     cfg: &ApgdConfig,
@@ -362,6 +361,7 @@ fn diversify<M: ModuleT>(
     if cfg.odi_steps == 0 {
         return start;
     }
+    let eps = f64::from(cfg.eps);
     let stream = cfg.seed ^ ODI_STREAM ^ ((restart as u64) << 40) ^ ((loss_index as u64) << 32);
     let w = unit_float(&image_bits(ids, stream, NUM_CLASSES))
         .g_mul_scalar(2.0)
@@ -427,17 +427,7 @@ pub fn attack<M: ModuleT>(
             let start = (&x0 + noise.g_mul_scalar(eps))
                 .maximum(&lo_a)
                 .minimum(&hi_a);
-            let start = diversify(
-                net,
-                start,
-                &lo_a,
-                &hi_a,
-                &pick(ids),
-                eps,
-                r,
-                loss_index,
-                cfg,
-            );
+            let start = diversify(net, start, &lo_a, &hi_a, &pick(ids), r, loss_index, cfg);
             run_once(
                 net,
                 active.shallow_clone(),
