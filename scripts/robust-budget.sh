@@ -23,10 +23,15 @@
 #              x 1 restart, Square 1000 queries
 #     wide     v1's steps and iterations, APGD 2 restarts, Square 3000 queries
 #     large    PGD 200 steps, APGD 200 iterations x 2 restarts, Square 3000 queries
-#     default  today's defaults: PGD 100 steps, APGD 200 iterations x 2 restarts,
-#              Square 5000 queries (AutoAttack's)
-#     double   twice every budget of default: PGD 200 steps, APGD 400 iterations
-#              x 4 restarts, Square 10000 queries
+#     v2       the defaults of sessions 7 to 9: PGD 100 steps, APGD 200 iterations
+#              x 2 restarts, Square 5000 queries
+#     v2double twice every budget of v2: PGD 200 steps, APGD 400 iterations x 4
+#              restarts, Square 10000 queries
+#     default  today's defaults (since session 10, with the targeted cross-entropy
+#              in APGD's ensemble): PGD 100 steps, APGD 100 iterations x 1 restart,
+#              Square 5000 queries (AutoAttack's standard budgets)
+#     double   twice every budget of default: PGD 200 steps, APGD 200 iterations
+#              x 2 restarts, Square 10000 queries
 #   Every rung has PGD's 0.01 step and 9 targets and APGD-T's 9 targets.
 #   The table's "largest" is the last rung run.
 set -euo pipefail
@@ -51,9 +56,11 @@ flags_of() {
     v1) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 1000" ;;
     wide) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 2 --square-n-queries 3000" ;;
     large) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 3000" ;;
-    default) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 5000" ;;
-    double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
-    *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, default, double)" >&2; return 1 ;;
+    v2) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 5000" ;;
+    v2double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
+    default) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 5000" ;;
+    double) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 10000" ;;
+    *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, v2, v2double, default, double)" >&2; return 1 ;;
   esac
 }
 

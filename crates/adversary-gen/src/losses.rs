@@ -15,7 +15,7 @@
 
 use nullclass::model::NULL_CLASS;
 use serde::Serialize;
-use tch::{Reduction, Tensor};
+use tch::{Kind, Reduction, Tensor};
 
 /// A loss the attacker climbs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -114,6 +114,17 @@ pub fn targeted_dlr(logits: &Tensor, labels: &Tensor, targets: &Tensor) -> Tenso
     (target - label) / scale
 }
 
+/// The targeted cross-entropy `log p_t` over all 11 classes, for per-image target
+/// digits `targets`. Merging label and null by probability leaves the softmax's
+/// normaliser as it is, so this is also the targeted loss through the summed wrapper
+/// ([`summed`]): it raises the target against the label and null at once.
+pub fn targeted_cross_entropy(logits: &Tensor, targets: &Tensor) -> Tensor {
+    logits
+        .log_softmax(1, Kind::Float)
+        .gather(1, &targets.unsqueeze(1), false)
+        .squeeze_dim(1)
+}
+
 /// The 10 merged logits `[B, 10]`: the digits, with the label's replaced by
 /// `max(z_y, z_null)`.
 pub fn merged(logits: &Tensor, labels: &Tensor) -> Tensor {
@@ -173,7 +184,6 @@ pub fn succeeded(logits: &Tensor, labels: &Tensor) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Kind;
 
     fn to_vec(t: &Tensor) -> Vec<f32> {
         Vec::try_from(t.to_kind(Kind::Float).flatten(0, -1)).unwrap()
@@ -235,6 +245,23 @@ mod tests {
         let want = -((a[0].exp() + a[10].exp()) / all).ln();
         let got = to_vec(&Loss::SummedCrossEntropy.objective(&z, &y));
         assert!((got[0] - want).abs() < 1e-5, "{got:?} vs {want}");
+    }
+
+    #[test]
+    fn the_targeted_cross_entropy_is_log_p_t_and_the_summed_wrappers_own() {
+        // Label 0 near null, target 5.
+        let mut a = [0f32; 11];
+        a[0] = 3.0;
+        a[10] = 2.5;
+        a[5] = 1.0;
+        a[2] = -1.0;
+        let z = logits(&[a]);
+        let (y, t) = (Tensor::from_slice(&[0i64]), Tensor::from_slice(&[5i64]));
+        let all: f32 = a.iter().map(|v| v.exp()).sum();
+        let got = to_vec(&targeted_cross_entropy(&z, &t))[0];
+        assert!((got - (a[5].exp() / all).ln()).abs() < 1e-5, "{got}");
+        let through_summed = summed(&z, &y).log_softmax(1, Kind::Float).select(1, 5);
+        assert!((to_vec(&through_summed)[0] - got).abs() < 1e-5);
     }
 
     #[test]

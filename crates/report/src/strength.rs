@@ -128,6 +128,21 @@ pub fn robust(sets: &[Set]) -> Vec<String> {
                 missing.push(name);
             }
         }
+        // Targeted families count where the run had targets (0 is named above).
+        let targets = set
+            .robust
+            .attack_config
+            .as_ref()
+            .and_then(|c| c.get("apgd_n_target_classes"))
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if targets > 0 {
+            for family in budget::APGD_TARGETED_LOSSES {
+                if !had.iter().any(|h| h.starts_with(family)) && !missing.contains(&family) {
+                    missing.push(family);
+                }
+            }
+        }
     }
     if !missing.is_empty() {
         weak.push(format!(

@@ -129,7 +129,7 @@ fn page_with_apgd_losses(losses: &[&str]) -> String {
 fn an_older_apgd_ensemble_is_named_as_weaker() {
     let today: Vec<&str> = budget::APGD_LOSSES
         .into_iter()
-        .chain(["dlr-target1", "dlr-target2"])
+        .chain(["ce-target1", "ce-target2", "dlr-target1", "dlr-target2"])
         .collect();
     let md = page_with_apgd_losses(&today);
     assert!(!md.contains("No verdict"), "{md}");
@@ -145,6 +145,16 @@ fn an_older_apgd_ensemble_is_named_as_weaker() {
     );
     assert!(
         !md.contains("> ✅ **The mixed-null models' advantage survives"),
+        "{md}"
+    );
+    let no_targeted_ce: Vec<&str> = today
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with("ce-target"))
+        .collect();
+    let md = page_with_apgd_losses(&no_targeted_ce);
+    assert!(
+        md.contains("APGD without the ce-target loss of today's ensemble"),
         "{md}"
     );
 }
