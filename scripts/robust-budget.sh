@@ -11,8 +11,9 @@
 # with rejection (robust_error.csv), one column per rung, and whether the default
 # rung is within 1 point of the largest.
 #
-# A rung whose scores exist with the same settings is not rerun (a killed ladder
-# resumes). Environment:
+# A rung whose scores exist with the same settings and the same adversary-gen binary
+# is not rerun (a killed ladder resumes; a rebuilt tool reruns every rung).
+# Environment:
 #   N (100) sources; EPS_STEP (0.1) and EPS_MAX (0.3) the radii; THREADS (1);
 #   BIN (target/release) the tools; OUT (ROOT/budget) the rungs' roots;
 #   RUNGS (all) the rungs to run, by name, space-separated, of (every rung names
@@ -23,16 +24,12 @@
 #              x 1 restart, Square 1000 queries
 #     wide     v1's steps and iterations, APGD 2 restarts, Square 3000 queries
 #     large    PGD 200 steps, APGD 200 iterations x 2 restarts, Square 3000 queries
-#     v2       the defaults of sessions 7 to 9: PGD 100 steps, APGD 200 iterations
-#              x 2 restarts, Square 5000 queries
-#     v2double twice every budget of v2: PGD 200 steps, APGD 400 iterations x 4
-#              restarts, Square 10000 queries
-#     default  today's defaults (since session 10, with the targeted cross-entropy
-#              in APGD's ensemble): PGD 100 steps, APGD 100 iterations x 1 restart,
-#              Square 5000 queries (AutoAttack's standard budgets)
-#     double   twice every budget of default: PGD 200 steps, APGD 200 iterations
-#              x 2 restarts, Square 10000 queries
+#     default  today's defaults: PGD 100 steps, APGD 200 iterations x 2 restarts,
+#              Square 5000 queries (AutoAttack's)
+#     double   twice every budget of default: PGD 200 steps, APGD 400 iterations
+#              x 4 restarts, Square 10000 queries
 #   Every rung has PGD's 0.01 step and 9 targets and APGD-T's 9 targets.
+#   TABLE_ONLY=1 runs nothing and prints the tables of the rungs already in OUT.
 #   The table's "largest" is the last rung run.
 set -euo pipefail
 [ $# -eq 2 ] || { echo "usage: scripts/robust-budget.sh ROOT SEED" >&2; exit 2; }
@@ -56,18 +53,18 @@ flags_of() {
     v1) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 1000" ;;
     wide) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 2 --square-n-queries 3000" ;;
     large) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 3000" ;;
-    v2) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 5000" ;;
-    v2double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
-    default) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 5000" ;;
-    double) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 10000" ;;
-    *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, v2, v2double, default, double)" >&2; return 1 ;;
+    default) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 5000" ;;
+    double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
+    *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, default, double)" >&2; return 1 ;;
   esac
 }
 
+tool_hash=$(sha256sum <"$bin/adversary-gen" | cut -c1-16)
 for rung in $rungs; do
+  [ "${TABLE_ONLY:-0}" = 1 ] && break
   flags=$(flags_of "$rung")
   dir="$out/$rung"
-  stamp="n=$n eps_step=$eps_step eps_max=$eps_max $flags"
+  stamp="n=$n eps_step=$eps_step eps_max=$eps_max $flags adversary-gen=$tool_hash"
   if [ -f "$dir/$set_name/eval/robust_meta.json" ] && [ "$(cat "$dir/settings.txt" 2>/dev/null)" = "$stamp" ]; then
     echo "robust-budget: $rung done ($(cat "$dir/wall.txt") s), not rerun" >&2
     continue
