@@ -173,9 +173,11 @@ $(STAMPS)/attack.txt: FORCE
 $(STAMPS)/eval.txt: FORCE
 	@mkdir -p $(@D)
 	@echo '$(EVAL_FLAGS)' | cmp -s - $@ || echo '$(EVAL_FLAGS)' > $@
-# The robust stamp also holds adversary-gen's default budgets (NAME=value from
-# nullclass::attack_budget), so that stronger defaults rerun the stage.
-ROBUST_DEFAULTS := $(shell sed -n 's/^pub const \([A-Z_0-9]*\): [a-z0-9]* = \([0-9_]*\);$$/\1=\2/p' crates/nullclass/src/attack_budget.rs)
+# The robust stamp also holds adversary-gen's default budgets and APGD's loss
+# families (NAME=value, NAME=a,b,... from nullclass::attack_budget), so that stronger
+# defaults or a larger ensemble rerun the stage.
+ROBUST_DEFAULTS := $(shell sed -n -e 's/^pub const \([A-Z_0-9]*\): [a-z0-9]* = \([0-9_]*\);$$/\1=\2/p' \
+  -e 's/^pub const \([A-Z_0-9]*\): \[&str; [0-9]*\] = \[\(.*\)\];$$/\1=\2/p' crates/nullclass/src/attack_budget.rs | tr -d '" ')
 $(STAMPS)/robust.txt: FORCE
 	@mkdir -p $(@D)
 	@echo 'n=$(ROBUST_N) eps_max=$(ROBUST_EPS_MAX) $(ROBUST_FLAGS) defaults: $(ROBUST_DEFAULTS)' | cmp -s - $@ || \

@@ -281,7 +281,18 @@ fn the_robust_stamp_holds_the_default_budgets() {
         ("APGD_N_TARGET_CLASSES", budget::APGD_N_TARGET_CLASSES),
         ("SQUARE_N_QUERIES", budget::SQUARE_N_QUERIES),
     ];
-    for (name, value) in defaults {
+    let families = [
+        ("APGD_LOSSES", budget::APGD_LOSSES.join(",")),
+        (
+            "APGD_TARGETED_LOSSES",
+            budget::APGD_TARGETED_LOSSES.join(","),
+        ),
+    ];
+    let words = defaults
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .chain(families);
+    for (name, value) in words {
         let word = format!("{name}={value}");
         assert!(
             stamp
