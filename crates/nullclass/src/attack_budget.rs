@@ -2,10 +2,10 @@
 //! them as defaults, and the report calls a run weakened when it used less.
 //!
 //! Chosen with the budget ladder of `scripts/robust-budget.sh` (BENCHMARKS.md,
-//! sessions 7, 9 and 10): on 20 demo sources, with the targeted cross-entropy in
-//! APGD's ensemble, twice every budget below breaks the same images on base, m and um
-//! at every radius; the other models were not run at twice (issue 14 stays open on
-//! it), and AutoAttack's 100 x 1 broke one image fewer on base at eps 0.1.
+//! sessions 7, 9, 10 and 11): on 20 demo sources, with the targeted cross-entropy in
+//! APGD's ensemble, twice every budget below breaks the same images on 22 of 24
+//! model-radius rows and one more on sm 0.2 and usm 0.3 (issue 14 stays open on it),
+//! and AutoAttack's 100 x 1 broke one image fewer on base at eps 0.1.
 //! PGD keeps the report's 100 steps: it is the attack the study had before APGD and
 //! Square, kept as it was so that its row still says what it said; the worst case
 //! does not rest on it.
