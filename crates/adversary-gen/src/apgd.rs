@@ -8,8 +8,12 @@
 //! and checkpoint state, so batching changes nothing for an image.
 //!
 //! As in [`pgd`](crate::pgd), each image keeps the iterate with the highest null-aware
-//! [`margin`] over every step, restart and loss (positive = a wrong digit wins): more
-//! iterations, restarts or targets can only raise it.
+//! [`margin`] over every step, restart and loss (positive = a wrong digit wins). A
+//! run from a random start depends only on its image, loss and restart (each loss
+//! draws starts of its own), so more restarts or targets only add runs and can only
+//! raise it. The ensemble's last loss, [`ApgdLoss::MarginFromBest`], starts from the
+//! kept best instead, which more budget moves: for it that holds in the tests
+//! (`tests/attacks.rs`), not by construction.
 
 use nullclass::fgsm::loss_gradient;
 use nullclass::model::NUM_CLASSES;
@@ -58,6 +62,9 @@ pub enum ApgdLoss {
     TargetedCrossEntropy { rank: i64 },
     /// The targeted DLR at the wrong digit ranked `rank`, as APGD-T picks its targets.
     TargetedDlr { rank: i64 },
+    /// The null-aware [`margin`], started at each image's kept best point instead of
+    /// a random one: the ensemble's last run, on the images still unbroken.
+    MarginFromBest,
 }
 
 impl ApgdLoss {
@@ -66,7 +73,16 @@ impl ApgdLoss {
             ApgdLoss::Plain(l) => l.name(),
             ApgdLoss::TargetedCrossEntropy { rank } => format!("ce-target{rank}"),
             ApgdLoss::TargetedDlr { rank } => format!("dlr-target{rank}"),
+            ApgdLoss::MarginFromBest => "margin-best".into(),
         }
+    }
+
+    /// Mixed into the random starts' stream, so that each loss starts from points of
+    /// its own (FNV-1a of the name: stable whatever the ensemble's order or size).
+    fn start_key(self) -> u64 {
+        self.name().bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
     }
 }
 
@@ -78,7 +94,12 @@ impl ApgdLoss {
 /// most 9). The targeted cross-entropy came last (session 10): on the images of the
 /// demo set that only twice the default budget broke, the untargeted summed loss
 /// crossed into a wrong digit on some restarts only, the targeted DLR on none, and the
-/// targeted cross-entropy at the digit those restarts reached on every one.
+/// targeted cross-entropy at the digit those restarts reached on every one. The margin
+/// from each image's best point comes last (session 12): on the two images that only
+/// twice the default budget broke, the runs from random starts ended within 0.01 to
+/// 0.1 of a wrong digit on some starts and crossed on others, the margin from random
+/// starts never came near, and the margin from the ensemble's best point crossed on
+/// most of the starts where the rest had stopped short.
 pub fn ensemble(targets: usize) -> Vec<ApgdLoss> {
     let mut losses: Vec<ApgdLoss> = [
         Loss::CrossEntropy,
@@ -97,6 +118,7 @@ pub fn ensemble(targets: usize) -> Vec<ApgdLoss> {
             .map(|rank| ApgdLoss::TargetedCrossEntropy { rank }),
     );
     losses.extend(ranks.map(|rank| ApgdLoss::TargetedDlr { rank }));
+    losses.push(ApgdLoss::MarginFromBest);
     losses
 }
 
@@ -225,6 +247,7 @@ impl Run {
 fn objective(loss: ApgdLoss, logits: &Tensor, labels: &Tensor, targets: &Tensor) -> Tensor {
     match loss {
         ApgdLoss::Plain(l) => l.objective(logits, labels),
+        ApgdLoss::MarginFromBest => margin(logits, labels),
         ApgdLoss::TargetedCrossEntropy { .. } => targeted_cross_entropy(logits, targets),
         ApgdLoss::TargetedDlr { .. } => targeted_dlr(logits, labels, targets),
     }
@@ -422,7 +445,7 @@ pub fn attack<M: ModuleT>(
             ApgdLoss::TargetedCrossEntropy { rank } | ApgdLoss::TargetedDlr { rank } => {
                 ranked.select(1, (rank - 1).clamp(0, 8))
             }
-            ApgdLoss::Plain(_) => labels.shallow_clone(),
+            ApgdLoss::Plain(_) | ApgdLoss::MarginFromBest => labels.shallow_clone(),
         };
         for r in 0..cfg.n_restarts.max(1) {
             let active = if first {
@@ -438,12 +461,17 @@ pub fn attack<M: ModuleT>(
             }
             let pick = |t: &Tensor| t.index_select(0, &active);
             let (x0, lo_a, hi_a) = (pick(images), pick(&lo), pick(&hi));
-            let noise =
-                start_noise(&pick(ids), cfg.seed ^ START_STREAM, r, 28 * 28).view([a, 1, 28, 28]);
-            let start = (&x0 + noise.g_mul_scalar(eps))
-                .maximum(&lo_a)
-                .minimum(&hi_a);
-            let start = diversify(net, start, &lo_a, &hi_a, &pick(ids), r, loss_index, cfg);
+            let start = if loss == ApgdLoss::MarginFromBest {
+                // Later restarts start where the earlier ones left the kept best.
+                pick(&kept.images)
+            } else {
+                let stream = cfg.seed ^ START_STREAM ^ loss.start_key();
+                let noise = start_noise(&pick(ids), stream, r, 28 * 28).view([a, 1, 28, 28]);
+                let start = (&x0 + noise.g_mul_scalar(eps))
+                    .maximum(&lo_a)
+                    .minimum(&hi_a);
+                diversify(net, start, &lo_a, &hi_a, &pick(ids), r, loss_index, cfg)
+            };
             run_once(
                 net,
                 active.shallow_clone(),

@@ -89,12 +89,13 @@ fn more_apgd_restarts_or_targets_never_weaken_the_attack() {
             &y,
             &ids,
             &apgd::ensemble(targets),
-            &apgd_config(0.015, 5, restarts),
+            &apgd_config(0.01, 5, restarts),
         );
         broken(&r.margin)
     };
     let cases = [((0, 1), (3, 1)), ((0, 1), (0, 3)), ((3, 1), (9, 2))];
     let mut strictly = false;
+    let mut counts = Vec::new();
     for ((t1, r1), (t2, r2)) in cases {
         let (weak, strong) = (run(t1, r1), run(t2, r2));
         for (i, (w, s)) in weak.iter().zip(&strong).enumerate() {
@@ -106,8 +107,12 @@ fn more_apgd_restarts_or_targets_never_weaken_the_attack() {
         let count = |v: &[bool]| v.iter().filter(|&&b| b).count();
         assert!(count(&weak) < weak.len(), "eps too large for this check");
         strictly |= count(&strong) > count(&weak);
+        counts.push((count(&weak), count(&strong)));
     }
-    assert!(strictly, "no case where more budget broke more images");
+    assert!(
+        strictly,
+        "no case where more budget broke more images (broken, weak and strong: {counts:?})"
+    );
 }
 
 /// Pixel 0 alone decides: digit 1's logit is `K (w^2 - (a - c)^2)`, positive only
@@ -275,4 +280,72 @@ fn output_diversified_starts_leave_a_plateau_that_uniform_starts_cannot() {
     let diversified = run(2);
     // 4 losses x 3 restarts, each direction up with chance 1/2: all 24 but by a fluke.
     assert!(diversified >= b - 1, "ODI broke {diversified} of {b}");
+}
+
+/// Two 14 x 14 patches, P1 top-left and P2 bottom-right, of mean `m1` and `m2`: a gate
+/// `a = clamp((m1 - 0.35) / 0.25, 0, 1)`, digit 3's logit `a (2 m2 - 0.1) - 0.9`,
+/// digit 7's `4 m1 - 3.6` (never on top), the label's 0 and null -5. From 0.3
+/// everywhere (and every uniform start, whose patch means stay within 0.05 of 0.3), the
+/// gate is shut: the margin (digit 3 against the label) is flat. The targeted
+/// cross-entropy at digit 7 opens the gate (m1 to 0.6) and drags m2 down, so its runs
+/// keep a best point at margin -0.4, from which the margin climbs m2 to a wrong digit
+/// (m2 above 0.5); from a random start it climbs nothing.
+#[derive(Debug)]
+struct Gate;
+
+impl ModuleT for Gate {
+    fn forward_t(&self, xs: &Tensor, _train: bool) -> Tensor {
+        let mean = |r: i64| {
+            xs.narrow(2, r, 14)
+                .narrow(3, r, 14)
+                .mean_dim(&[1i64, 2, 3][..], false, Kind::Float)
+        };
+        let (m1, m2) = (mean(0), mean(14));
+        let a = ((&m1 - 0.35) / 0.25).clamp(0.0, 1.0);
+        let three = a * (m2.g_mul_scalar(2.0) - 0.1) - 0.9;
+        let seven = m1.g_mul_scalar(4.0) - 3.6;
+        let label = three.zeros_like();
+        let far = || label.shallow_clone() - 100.0;
+        let mut cols = vec![
+            label.shallow_clone(),
+            far(),
+            far(),
+            three,
+            far(),
+            far(),
+            far(),
+        ];
+        cols.extend([seven, far(), far(), label.shallow_clone() - 5.0]);
+        Tensor::stack(&cols, 1)
+    }
+}
+
+#[test]
+fn the_margin_from_the_best_point_finishes_what_another_loss_started() {
+    let b = 16;
+    let x = Tensor::full([b, 1, 28, 28], 0.3, (Kind::Float, Device::Cpu));
+    let y = Tensor::zeros([b], (Kind::Int64, Device::Cpu));
+    let ids = Tensor::arange(b, (Kind::Int64, Device::Cpu)) * 5;
+    // Digit 7 is the second-strongest wrong digit of the clean image (after 3).
+    let opener = ApgdLoss::TargetedCrossEntropy { rank: 2 };
+    let run = |losses: &[ApgdLoss]| {
+        let r = apgd::attack(&Gate, &x, &y, &ids, losses, &apgd_config(0.3, 20, 2));
+        check_ball(&r.images, &x, 0.3);
+        r
+    };
+    let fresh = run(&[opener, ApgdLoss::Plain(Loss::Margin)]);
+    assert_eq!(
+        fresh.successes(),
+        0,
+        "the margin from random starts broke the gate: it tests nothing"
+    );
+    let best = fresh.margin.max().double_value(&[]);
+    assert!(
+        best > -0.45,
+        "the opener did not open the gate (best margin {best})"
+    );
+    let from_best = run(&[opener, ApgdLoss::MarginFromBest]);
+    assert_eq!(from_best.successes(), b, "{:?}", from_best.margin);
+    let alone = run(&[ApgdLoss::MarginFromBest]);
+    assert_eq!(alone.successes(), 0, "from the source, the gate is shut");
 }
