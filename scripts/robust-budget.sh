@@ -24,10 +24,12 @@
 #              x 1 restart, Square 1000 queries
 #     wide     v1's steps and iterations, APGD 2 restarts, Square 3000 queries
 #     large    PGD 200 steps, APGD 200 iterations x 2 restarts, Square 3000 queries
-#     default  today's defaults: PGD 100 steps, APGD 200 iterations x 2 restarts,
+#     default  today's defaults: PGD 100 steps, APGD 200 iterations x 3 restarts,
 #              Square 5000 queries (AutoAttack's)
-#     double   twice every budget of default: PGD 200 steps, APGD 400 iterations
-#              x 4 restarts, Square 10000 queries
+#     double   more of every budget than default: PGD 200 steps, APGD 400
+#              iterations x 4 restarts, Square 10000 queries (twice default's
+#              steps, iterations and queries; until session 12, with 2 restarts,
+#              twice every budget)
 #   Every rung has PGD's 0.01 step and 9 targets and APGD-T's 9 targets.
 #   TABLE_ONLY=1 runs nothing and prints the tables of the rungs already in OUT.
 #   The table's "largest" is the last rung run.
@@ -53,7 +55,7 @@ flags_of() {
     v1) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 1000" ;;
     wide) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 2 --square-n-queries 3000" ;;
     large) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 3000" ;;
-    default) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 5000" ;;
+    default) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 3 --square-n-queries 5000" ;;
     double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
     *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, default, double)" >&2; return 1 ;;
   esac
