@@ -24,8 +24,9 @@
 #              x 1 restart, Square 1000 queries
 #     wide     v1's steps and iterations, APGD 2 restarts, Square 3000 queries
 #     large    PGD 200 steps, APGD 200 iterations x 2 restarts, Square 3000 queries
-#     default  today's defaults: PGD 100 steps, APGD 200 iterations x 3 restarts,
-#              Square 5000 queries (AutoAttack's)
+#     default  the tool's defaults, read from crates/nullclass/src/attack_budget.rs
+#              (today PGD 100 steps, APGD 200 iterations x 3 restarts, Square 5000
+#              queries, AutoAttack's)
 #     double   more of every budget than default: PGD 200 steps, APGD 400
 #              iterations x 4 restarts, Square 10000 queries (twice default's
 #              steps, iterations and queries; until session 12, with 2 restarts,
@@ -48,6 +49,21 @@ bin=${BIN:-target/release}
 out=${OUT:-$root/budget}
 rungs=${RUNGS:-quarter half v1 wide large default double}
 
+# The default rung is the tool's defaults, read from their one source of truth (the
+# same constants the Makefile's robust stamp reads), so it cannot drift from them.
+budget_rs=$(dirname "$0")/../crates/nullclass/src/attack_budget.rs
+[ -f "$budget_rs" ] || { echo "robust-budget: $budget_rs missing (run from a checkout)" >&2; exit 2; }
+budget_default() {
+  local v
+  v=$(sed -n "s/^pub const $1: usize = \([0-9_]*\);\$/\1/p" "$budget_rs" | tr -d _)
+  [ -n "$v" ] || { echo "robust-budget: $budget_rs has no 'pub const $1: usize'" >&2; return 1; }
+  echo "$v"
+}
+default_steps=$(budget_default PGD_STEPS)
+default_apgd_iter=$(budget_default APGD_N_ITER)
+default_apgd_restarts=$(budget_default APGD_N_RESTARTS)
+default_square_queries=$(budget_default SQUARE_N_QUERIES)
+
 flags_of() {
   case $1 in
     quarter) echo "--steps 25 --apgd-n-iter 25 --apgd-n-restarts 1 --square-n-queries 250" ;;
@@ -55,7 +71,7 @@ flags_of() {
     v1) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 1 --square-n-queries 1000" ;;
     wide) echo "--steps 100 --apgd-n-iter 100 --apgd-n-restarts 2 --square-n-queries 3000" ;;
     large) echo "--steps 200 --apgd-n-iter 200 --apgd-n-restarts 2 --square-n-queries 3000" ;;
-    default) echo "--steps 100 --apgd-n-iter 200 --apgd-n-restarts 3 --square-n-queries 5000" ;;
+    default) echo "--steps $default_steps --apgd-n-iter $default_apgd_iter --apgd-n-restarts $default_apgd_restarts --square-n-queries $default_square_queries" ;;
     double) echo "--steps 200 --apgd-n-iter 400 --apgd-n-restarts 4 --square-n-queries 10000" ;;
     *) echo "robust-budget: unknown rung $1 (quarter, half, v1, wide, large, default, double)" >&2; return 1 ;;
   esac
